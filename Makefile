@@ -1,0 +1,31 @@
+# ladder's developer commands. `make dev` and `make test` work on a fresh
+# machine: the first run creates .venv and installs from the repo's own files.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: dev test lint bench clean
+
+$(STAMP): layers/requirements.txt layers/requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r layers/requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+dev: $(STAMP)
+	$(BIN)/python -m scripts.dev
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m scripts.bench
+
+clean:
+	rm -rf $(VENV) .bench .pytest_cache .ruff_cache .hypothesis

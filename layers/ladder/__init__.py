@@ -1,0 +1,1 @@
+"""ladder: Elo-rated competitive play, the shared library of every entry point."""

@@ -1,0 +1,24 @@
+"""The FastAPI application, shared by the Lambda handler and the local server."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from ladder.api.problems import install_problem_handlers
+from ladder.api.routers import health, leaderboard, matches, players
+from ladder.resources import Resources
+from ladder.settings import get_settings
+
+
+def create_app(resources: Resources | None = None) -> FastAPI:
+    """Build the app; `resources` default to the process's, created from settings."""
+    app = FastAPI(
+        title="ladder",
+        version="1.0.0",
+        description="Elo-rated competitive play: players, matches, ratings, leaderboard.",
+    )
+    app.state.resources = resources or Resources.from_settings(get_settings())
+    install_problem_handlers(app)
+    for module in (health, players, matches, leaderboard):
+        app.include_router(module.router)
+    return app

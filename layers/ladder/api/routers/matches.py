@@ -1,0 +1,103 @@
+"""/v1/matches"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Response
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ladder.api.deps import require_scope, resources
+from ladder.auth import SCOPE_WRITE, Principal
+from ladder.leaderboard import invalidate_leaderboard
+from ladder.matches import MatchReport, get_match, record_match
+from ladder.models import Match
+from ladder.ratings import VALID_SCORES
+from ladder.resources import Resources
+
+router = APIRouter(prefix="/v1/matches", tags=["matches"])
+
+# Matches before the Unix epoch are certainly typos, and years outside what
+# both Python and Postgres represent would fail deep in the stack.
+EARLIEST_PLAYED_AT = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class MatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    player_a: UUID
+    player_b: UUID
+    score_a: float = Field(strict=True, description="A's score: 1 win, 0.5 draw, 0 loss.")
+    played_at: AwareDatetime | None = Field(
+        None, description="When the match was played (with a UTC offset); default: now."
+    )
+
+    @field_validator("score_a")
+    @classmethod
+    def known_score(cls, value: float) -> float:
+        if value not in VALID_SCORES:
+            raise ValueError("score_a must be 1, 0.5 or 0")
+        return float(value)
+
+    @field_validator("played_at")
+    @classmethod
+    def plausible_time(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value < EARLIEST_PLAYED_AT:
+            raise ValueError("played_at must be after 1970-01-01T00:00:00Z")
+        return value
+
+    @model_validator(mode="after")
+    def two_players(self) -> MatchCreate:
+        if self.player_a == self.player_b:
+            raise ValueError("player_a and player_b must be different players")
+        return self
+
+
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Unique per logical report; a retry with the same key changes nothing.",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Record and rate a match",
+    responses={
+        200: {"model": Match, "description": "a replay of an earlier request with this key"},
+        422: {"description": "invalid body, unknown player, or a reused key"},
+    },
+)
+def post_match(
+    body: MatchCreate,
+    idempotency_key: IdempotencyKey,
+    response: Response,
+    principal: Principal = Depends(require_scope(SCOPE_WRITE)),
+    res: Resources = Depends(resources),
+) -> Match:
+    result = record_match(
+        res.db,
+        MatchReport(**body.model_dump()),
+        principal=principal.subject,
+        idempotency_key=idempotency_key,
+        rules=res.rules,
+        max_future_skew=timedelta(seconds=res.settings.max_future_skew),
+    )
+    if not result.replayed:
+        invalidate_leaderboard(res.cache)
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+@router.get("/{match_id}", summary="A match")
+def get_match_by_id(match_id: UUID, res: Resources = Depends(resources)) -> Match:
+    return get_match(res.db, match_id)

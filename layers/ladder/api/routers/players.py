@@ -1,0 +1,94 @@
+"""/v1/players"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ladder.api.deps import require_scope, resources
+from ladder.api.routers.params import DEFAULT_LIMIT, Cursor, Limit
+from ladder.auth import SCOPE_WRITE, Principal
+from ladder.matches import list_player_matches, list_rating_history
+from ladder.models import Match, Page, Player, RatingHistoryEntry
+from ladder.players import create_player, find_player_by_handle, get_player
+from ladder.resources import Resources
+
+router = APIRouter(prefix="/v1/players", tags=["players"])
+
+HANDLE_PATTERN = r"^[a-z0-9_]{3,32}$"
+# Printable text without control characters (Postgres rejects NUL outright).
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+
+
+class PlayerCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    handle: str = Field(
+        max_length=32,
+        description="3–32 of a-z, 0-9, _; compared case-insensitively, stored lower-case.",
+        examples=["alice_99"],
+    )
+    display_name: str = Field(min_length=1, max_length=64, pattern=TEXT_PATTERN)
+    email: str | None = Field(
+        None, max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
+    )
+
+    @field_validator("handle")
+    @classmethod
+    def lower_handle(cls, value: str) -> str:
+        value = value.lower()
+        if not re.fullmatch(HANDLE_PATTERN, value):
+            raise ValueError("handle must be 3–32 characters of a-z, 0-9 and _")
+        return value
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Register a player")
+def post_player(
+    body: PlayerCreate,
+    _: Principal = Depends(require_scope(SCOPE_WRITE)),
+    res: Resources = Depends(resources),
+) -> Player:
+    return create_player(
+        res.db,
+        handle=body.handle,
+        display_name=body.display_name,
+        email=body.email,
+        rules=res.rules,
+    )
+
+
+@router.get("", summary="Find a player by handle")
+def get_player_by_handle(
+    handle: Annotated[str, Query(max_length=32, pattern=r"^[A-Za-z0-9_]{3,32}$")],
+    res: Resources = Depends(resources),
+) -> Player:
+    return find_player_by_handle(res.db, handle)
+
+
+@router.get("/{player_id}", summary="A player")
+def get_player_by_id(player_id: UUID, res: Resources = Depends(resources)) -> Player:
+    return get_player(res.db, player_id)
+
+
+@router.get("/{player_id}/matches", summary="A player's matches, newest first")
+def get_player_matches(
+    player_id: UUID,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    res: Resources = Depends(resources),
+) -> Page[Match]:
+    return list_player_matches(res.db, player_id, limit=limit, cursor=cursor)
+
+
+@router.get("/{player_id}/ratings", summary="A player's rating history, newest first")
+def get_player_ratings(
+    player_id: UUID,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    res: Resources = Depends(resources),
+) -> Page[RatingHistoryEntry]:
+    return list_rating_history(res.db, player_id, limit=limit, cursor=cursor)

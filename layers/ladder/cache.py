@@ -1,0 +1,87 @@
+"""Redis as a cache that fails open.
+
+Every call is bounded by a short timeout; after a failure Redis is bypassed
+for `redis_retry_after` seconds so that a dead cache costs one timeout, not
+one per request. Callers get `None`/no-op instead of an exception and serve
+from Postgres; every outcome is counted.
+
+The circuit is a few lines written here because redis-py's Retry/Backoff
+retries a call but has no "stop trying for a while" state.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import redis
+
+from ladder.observability import MetricUnit, logger, metrics
+
+
+class Cache:
+    def __init__(
+        self, url: str, *, prefix: str = "ladder:", timeout: float = 0.25, retry_after: float = 5.0
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self._timeout = timeout
+        self._retry_after = retry_after
+        self._client: redis.Redis | None = None
+        self._bypass_until = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = redis.Redis.from_url(
+                        self.url,
+                        socket_timeout=self._timeout,
+                        socket_connect_timeout=self._timeout,
+                        health_check_interval=30,
+                        decode_responses=True,
+                    )
+        return self._client
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def _call(self, op: str, fn, *args) -> Any:
+        if time.monotonic() < self._bypass_until:
+            metrics.add_metric(name="CacheBypassed", unit=MetricUnit.Count, value=1)
+            return None
+        try:
+            return fn(*args)
+        except redis.RedisError as exc:
+            self._bypass_until = time.monotonic() + self._retry_after
+            metrics.add_metric(name="CacheErrors", unit=MetricUnit.Count, value=1)
+            logger.warning("redis unavailable; serving without cache", operation=op, error=str(exc))
+            return None
+
+    def get_json(self, name: str) -> Any | None:
+        raw = self._call("get", self.client.get, self.key(name))
+        return None if raw is None else json.loads(raw)
+
+    def set_json(self, name: str, value: Any, ttl: int) -> None:
+        self._call("set", self.client.set, self.key(name), json.dumps(value), ttl)
+
+    def get_int(self, name: str) -> int | None:
+        raw = self._call("get", self.client.get, self.key(name))
+        return None if raw is None else int(raw)
+
+    def incr(self, name: str) -> int | None:
+        return self._call("incr", self.client.incr, self.key(name))
+
+    def ping(self) -> None:
+        """Raise if Redis does not answer (for readiness; ignores the bypass)."""
+        self.client.ping()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None

@@ -1,0 +1,95 @@
+"""Connections made for Lambda behind RDS Proxy, and for long-running processes.
+
+- The pool is created lazily on first use (never at import, never in a Mangum
+  lifespan), so a cold start that serves /health opens no connection.
+- `prepare_threshold=None` and no per-session `SET`: nothing pins a proxied
+  connection.
+- Each unit of work runs in one transaction; if the connection turns out to be
+  dead (the proxy or server dropped it while the environment was frozen), the
+  work is retried once on a fresh connection. Writes are idempotent by key, so
+  a retry after an ambiguous commit cannot double-apply.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ladder.observability import logger
+
+T = TypeVar("T")
+
+
+class DatabaseUnavailable(Exception):
+    """Postgres did not answer in time; the API turns this into a 503."""
+
+
+class Database:
+    """A lazily opened connection pool with transactional units of work."""
+
+    def __init__(self, url: str, *, pool_size: int = 4, timeout: float = 5.0) -> None:
+        self.url = url
+        self._pool_size = pool_size
+        self._timeout = timeout
+        self._pool: ConnectionPool | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def pool(self) -> ConnectionPool:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ConnectionPool(
+                        self.url,
+                        min_size=0,
+                        max_size=self._pool_size,
+                        timeout=self._timeout,
+                        kwargs={
+                            "autocommit": True,
+                            "prepare_threshold": None,
+                            "row_factory": dict_row,
+                            "connect_timeout": max(1, int(self._timeout)),
+                        },
+                        name="ladder",
+                        open=True,
+                    )
+        return self._pool
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled autocommit connection (for work that manages its own transactions)."""
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    def run(self, work: Callable[[psycopg.Connection], T]) -> T:
+        """Run `work(conn)` in one transaction, retrying once on a dead connection."""
+        for attempt in (1, 2):
+            conn: psycopg.Connection | None = None
+            try:
+                with self.connection() as conn, conn.transaction():
+                    return work(conn)
+            except psycopg.OperationalError as exc:
+                if conn is None or not conn.broken:
+                    raise  # a statement failed; the connection is fine
+                if attempt == 2:
+                    raise DatabaseUnavailable(str(exc)) from exc
+                logger.warning("database connection lost; retrying on a new one", exc_info=exc)
+        raise AssertionError("unreachable")
+
+    def ping(self) -> None:
+        self.run(lambda conn: conn.execute("SELECT 1"))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None

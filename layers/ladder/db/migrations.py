@@ -1,0 +1,103 @@
+"""Versioned SQL migrations: `migrations/NNNN_name.sql`, applied in order.
+
+Safe to run twice (applied versions are recorded) and from two processes at
+once (a session advisory lock serializes runners; this is deploy-time work on
+its own connection, so pinning an RDS Proxy connection for it is harmless).
+An applied migration whose file later changed is an error, not a silent skip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+from psycopg.rows import tuple_row
+
+from ladder.observability import logger
+
+# An arbitrary constant that names "ladder migrations" among advisory locks.
+MIGRATION_LOCK_KEY = 0x6C6164646572  # "ladder"
+_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class MigrationError(Exception):
+    """The database's migration history disagrees with the code's."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def available_migrations() -> list[Migration]:
+    """The migrations shipped with this code, in version order."""
+    found = []
+    for entry in resources.files("ladder.db").joinpath("migrations").iterdir():
+        match = _FILE_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text()))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise MigrationError(f"migration versions must be 1..n without gaps, got {versions}")
+    return found
+
+
+def latest_version() -> int:
+    return len(available_migrations())
+
+
+def migrate(url: str, *, target: int | None = None) -> list[int]:
+    """Apply pending migrations up to `target` (default: all); return the versions applied."""
+    migrations = [m for m in available_migrations() if target is None or m.version <= target]
+    applied_now = []
+    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            applied = dict(conn.execute("SELECT version, checksum FROM schema_migrations"))
+            for migration in migrations:
+                if migration.version in applied:
+                    if applied[migration.version] != migration.checksum:
+                        raise MigrationError(
+                            f"migration {migration.version:04d}_{migration.name} was changed "
+                            "after it was applied; add a new migration instead"
+                        )
+                    continue
+                with conn.transaction():
+                    conn.execute(migration.sql)
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name, checksum)"
+                        " VALUES (%s, %s, %s)",
+                        (migration.version, migration.name, migration.checksum),
+                    )
+                logger.info(
+                    "applied migration", version=migration.version, migration=migration.name
+                )
+                applied_now.append(migration.version)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+    return applied_now
+
+
+def current_version(conn: psycopg.Connection) -> int:
+    """The highest applied migration version (0 for an empty database)."""
+    cur = conn.cursor(row_factory=tuple_row)
+    (exists,) = cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+    if not exists:
+        return 0
+    (version,) = cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return version

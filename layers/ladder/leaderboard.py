@@ -1,0 +1,86 @@
+"""The leaderboard: keyset pages from Postgres behind a versioned Redis cache.
+
+Cache-aside with versioned keys: a page is cached under the current version
+number, and every rating change bumps the version (one INCR) instead of
+deleting keys, so invalidation is O(1) and a page computed before a change
+can never be served after it. Old versions expire by TTL, which also bounds
+staleness if a bump is lost while Redis is failing.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from ladder.cache import Cache
+from ladder.db import Database
+from ladder.models import LeaderboardEntry, Page
+from ladder.observability import MetricUnit, metrics
+from ladder.pagination import decode_cursor, encode_cursor
+
+VERSION_KEY = "leaderboard:version"
+
+
+class LeaderboardCursor(BaseModel):
+    rating: float = Field(allow_inf_nan=False)
+    games: int = Field(ge=0, le=2**31 - 1)
+    handle: str = Field(max_length=32)
+    rank: int = Field(ge=0, le=2**62)
+
+
+def leaderboard_page(
+    db: Database, cache: Cache, *, limit: int, cursor: str | None, ttl: int
+) -> Page[LeaderboardEntry]:
+    after = decode_cursor("leaderboard", cursor, LeaderboardCursor) if cursor else None
+    version = cache.get_int(VERSION_KEY) or 0
+    position = encode_cursor("leaderboard", after) if after else ""
+    page_key = f"leaderboard:v{version}:{limit}:{position}"
+    cached = cache.get_json(page_key)
+    if cached is not None:
+        metrics.add_metric(name="LeaderboardCacheHit", unit=MetricUnit.Count, value=1)
+        return Page[LeaderboardEntry].model_validate(cached)
+    metrics.add_metric(name="LeaderboardCacheMiss", unit=MetricUnit.Count, value=1)
+    page = _query(db, limit, after)
+    cache.set_json(page_key, page.model_dump(mode="json"), ttl)
+    return page
+
+
+def invalidate_leaderboard(cache: Cache) -> None:
+    """Make every cached page unreachable (call after any rating change commits)."""
+    cache.incr(VERSION_KEY)
+    metrics.add_metric(name="LeaderboardCacheInvalidation", unit=MetricUnit.Count, value=1)
+
+
+def _query(db: Database, limit: int, after: LeaderboardCursor | None) -> Page[LeaderboardEntry]:
+    # Order: rating desc, games desc, handle asc. Mixed directions cannot use
+    # a row comparison, so the keyset condition is spelled out.
+    keyset = (
+        " AND (rating < %(r)s OR (rating = %(r)s AND"
+        " (games < %(g)s OR (games = %(g)s AND handle > %(h)s))))"
+        if after
+        else ""
+    )
+    rows = db.run(
+        lambda conn: conn.execute(
+            "SELECT id AS player_id, handle, rating, games FROM players WHERE games > 0"
+            + keyset
+            + " ORDER BY rating DESC, games DESC, handle ASC LIMIT %(limit)s",
+            {
+                "limit": limit + 1,
+                "r": after.rating if after else None,
+                "g": after.games if after else None,
+                "h": after.handle if after else None,
+            },
+        ).fetchall()
+    )
+    first_rank = after.rank + 1 if after else 1
+    items = [LeaderboardEntry(rank=first_rank + i, **row) for i, row in enumerate(rows[:limit])]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor(
+            "leaderboard",
+            LeaderboardCursor(
+                rating=last.rating, games=last.games, handle=last.handle, rank=last.rank
+            ),
+        )
+    return Page[LeaderboardEntry](items=items, next_cursor=next_cursor)

