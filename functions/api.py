@@ -6,12 +6,16 @@ invocation. Resources are created at import but connect on first use.
 
 from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from ladder.api.app import create_app
 from ladder.observability import logger, metrics
 
 app = create_app()
-_asgi_handler = Mangum(app, lifespan="off")
+# problem+json is text: without this Mangum would base64-encode every error.
+_asgi_handler = Mangum(
+    app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"]
+)
 
 
 @metrics.log_metrics
