@@ -1,0 +1,72 @@
+"""`ladder`: the operator CLI.
+
+Run from a checkout where `make dev` is running, it reads `.ladder/dev.env`
+for any variable that is not set, so commands act on the local stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ladder.auth import KNOWN_SCOPES
+
+
+def _load_dev_env() -> None:
+    from dotenv import load_dotenv
+
+    from ladder.settings import DEV_ENV_FILE
+
+    load_dotenv(DEV_ENV_FILE, override=False)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from ladder.db.migrations import latest_version, migrate
+    from ladder.settings import get_settings
+
+    applied = migrate(get_settings().database_url, target=args.target)
+    target = args.target or latest_version()
+    print(f"applied {applied}" if applied else f"nothing to apply; at version {target}")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from ladder.auth import issue_dev_token
+    from ladder.settings import get_settings
+
+    settings = get_settings()
+    if settings.auth_mode != "hs256":
+        print(
+            "this stage verifies Cognito tokens (LADDER_AUTH_MODE=jwks): get one from its "
+            "token endpoint with the client-credentials app client",
+            file=sys.stderr,
+        )
+        return 2
+    print(issue_dev_token(settings.jwt_secret, args.scope, subject=args.subject, ttl=args.ttl))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ladder", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate.add_argument("--target", type=int, help="stop at this version (default: latest)")
+    migrate.set_defaults(run=cmd_migrate)
+
+    token = commands.add_parser("token", help="print a bearer token the local stack accepts")
+    token.add_argument("--scope", nargs="+", action="extend", choices=KNOWN_SCOPES, required=True)
+    token.add_argument("--subject", default="ladder-cli", help="the token's `sub` claim")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    token.set_defaults(run=cmd_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _load_dev_env()
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""`make dev`: the whole ladder stack on one machine.
+
+With nothing configured: embedded PostgreSQL (data under `.ladder/`, kept
+across restarts), a private redis-server (or fakeredis over TCP when none is
+installed), an in-process moto server for AWS, migrations applied, and the API
+on http://127.0.0.1:8000. `DATABASE_URL`, `REDIS_URL` and `AWS_ENDPOINT_URL`
+point it at real services instead. The resolved URLs are written to
+`.ladder/dev.env` for the `ladder` CLI. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+from scripts.local_services import embedded_postgres, free_port, redis_server
+
+STATE_DIR = Path(os.environ.get("LADDER_DEV_DIR", ".ladder"))
+API_PORT = int(os.environ.get("LADDER_DEV_API_PORT", "8000"))
+HOST = "127.0.0.1"
+
+# AWS resources the stack expects, created in the moto server at start.
+LOCAL_QUEUES = ("ladder-jobs", "ladder-jobs-dlq")
+LOCAL_BUCKETS = ("ladder-backups",)
+FAKE_AWS_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def log(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def start_postgres(stack: ExitStack) -> str:
+    if url := os.environ.get("DATABASE_URL"):
+        log("postgres: DATABASE_URL")
+        return url
+    log(f"postgres: embedded, data in {STATE_DIR / 'postgres'}")
+    return stack.enter_context(embedded_postgres(STATE_DIR / "postgres"))
+
+
+def start_redis(stack: ExitStack) -> str:
+    if url := os.environ.get("REDIS_URL"):
+        log("redis: REDIS_URL")
+        return url
+    url, process = stack.enter_context(redis_server(STATE_DIR / "redis"))
+    log(f"redis: {'redis-server' if process else 'in-process fakeredis'} at {url}")
+    return url
+
+
+def start_aws(stack: ExitStack) -> str:
+    for name, value in FAKE_AWS_CREDENTIALS.items():
+        os.environ.setdefault(name, value)
+    if url := os.environ.get("AWS_ENDPOINT_URL"):
+        log("aws: AWS_ENDPOINT_URL")
+    else:
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address=HOST, port=free_port(), verbose=False)
+        server.start()
+        stack.callback(server.stop)
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        log(f"aws: in-process moto at {url}")
+    create_aws_resources(url)
+    return url
+
+
+def create_aws_resources(endpoint: str) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=endpoint)
+    for name in LOCAL_QUEUES:
+        sqs.create_queue(QueueName=name)
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    for name in LOCAL_BUCKETS:
+        s3.create_bucket(Bucket=name)
+
+
+def write_dev_env(values: dict[str, str]) -> Path:
+    from ladder.settings import DEV_ENV_FILE
+
+    path = STATE_DIR / DEV_ENV_FILE.name
+    path.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+    return path
+
+
+def main() -> int:
+    import uvicorn
+
+    STATE_DIR.mkdir(exist_ok=True)
+    with ExitStack() as stack:
+        urls = {
+            "DATABASE_URL": start_postgres(stack),
+            "REDIS_URL": start_redis(stack),
+            "AWS_ENDPOINT_URL": start_aws(stack),
+        }
+        os.environ.update(urls)
+        env_file = write_dev_env(
+            {**urls, **FAKE_AWS_CREDENTIALS, "LADDER_API_URL": f"http://{HOST}:{API_PORT}"}
+        )
+        log(f"wrote {env_file}")
+
+        from ladder.api.app import create_app
+        from ladder.db.migrations import migrate
+
+        applied = migrate(urls["DATABASE_URL"])
+        log(f"migrations applied: {applied or 'none pending'}")
+        app = create_app()
+        stack.callback(app.state.resources.close)
+        log(f"API on http://{HOST}:{API_PORT} (docs at /docs); Ctrl-C stops everything")
+        server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=API_PORT, log_level="info"))
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            pass  # uvicorn re-raises Ctrl-C after its graceful shutdown
+        log("stopping")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""`make dev` with nothing configured: serves the API and keeps data across a restart."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scripts.local_services import free_port
+from tests.conftest import bearer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_stack(state_dir: Path, port: int) -> subprocess.Popen:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "AWS_ENDPOINT_URL")
+    }
+    env.update(LADDER_DEV_DIR=str(state_dir), LADDER_DEV_API_PORT=str(port))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scripts.dev"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"make dev exited early:\n{process.stdout.read()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    process.kill()
+    pytest.fail(f"make dev did not serve /health in time:\n{process.stdout.read()}")
+
+
+def stop_stack(process: subprocess.Popen) -> str:
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    return output
+
+
+def test_dev_stack_serves_and_keeps_a_player_across_a_restart(tmp_path):
+    state_dir, port = tmp_path / ".ladder", free_port()
+    api = f"http://127.0.0.1:{port}"
+
+    first = start_stack(state_dir, port)
+    try:
+        created = httpx.post(
+            f"{api}/v1/players",
+            json={"handle": "survivor", "display_name": "Survivor"},
+            headers=bearer("ladder:write"),
+        )
+        assert created.status_code == 201, created.text
+        env_file = (state_dir / "dev.env").read_text()
+        assert "DATABASE_URL=" in env_file
+        assert "REDIS_URL=" in env_file
+        assert "AWS_ENDPOINT_URL=http://127.0.0.1:" in env_file
+        assert httpx.get(f"{api}/ready").status_code == 200
+    finally:
+        output = stop_stack(first)
+    assert "Traceback" not in output
+
+    second = start_stack(state_dir, port)
+    try:
+        found = httpx.get(f"{api}/v1/players", params={"handle": "survivor"})
+        assert found.status_code == 200
+        assert found.json()["id"] == created.json()["id"]
+    finally:
+        stop_stack(second)
