@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 
 from scripts.local_services import embedded_postgres, free_port, redis_server
@@ -115,10 +115,9 @@ def main() -> int:
         stack.callback(app.state.resources.close)
         log(f"API on http://{HOST}:{API_PORT} (docs at /docs); Ctrl-C stops everything")
         server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=API_PORT, log_level="info"))
-        try:
+        # uvicorn re-raises Ctrl-C after its graceful shutdown; that is our cue to stop.
+        with suppress(KeyboardInterrupt):
             server.run()
-        except KeyboardInterrupt:
-            pass  # uvicorn re-raises Ctrl-C after its graceful shutdown
         log("stopping")
     return 0
 
