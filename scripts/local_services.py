@@ -8,11 +8,14 @@ on the CI machine with real servers.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,3 +96,55 @@ def _wait_until(check, *, what: str, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} did not start within {timeout:.0f} s")
         time.sleep(0.05)
+
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@contextlib.contextmanager
+def any_postgres() -> Iterator[str]:
+    """`LADDER_TEST_POSTGRES_URL` or the default local server if it answers, else embedded."""
+    url = os.environ.get("LADDER_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    if postgres_answers(url):
+        yield url
+        return
+    with tempfile.TemporaryDirectory() as tmp, embedded_postgres(Path(tmp) / "pg") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def any_redis() -> Iterator[str]:
+    """`LADDER_TEST_REDIS_URL` or the default local server if it answers, else a private one."""
+    url = os.environ.get("LADDER_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    if redis_answers(url):
+        yield url
+        return
+    with redis_server() as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str, purpose: str) -> Iterator[str]:
+    """A new empty database on `server_url`, dropped (connections and all) on exit."""
+    from psycopg import sql
+
+    name = f"ladder_{purpose}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield psycopg.conninfo.make_conninfo(server_url, dbname=name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def delete_keys(url: str, prefix: str) -> None:
+    """Delete every Redis key under `prefix`."""
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()

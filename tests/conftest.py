@@ -7,72 +7,41 @@ server. Everything created here is dropped at the end of the session.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 
 import psycopg
 import pytest
-import redis
-from psycopg import sql
 
 from ladder.auth import SCOPE_ADMIN, SCOPE_WRITE, issue_dev_token
 from ladder.db.migrations import migrate
 from ladder.resources import Resources
 from ladder.settings import DEV_JWT_SECRET, Settings
-from scripts.local_services import (
-    embedded_postgres,
-    postgres_answers,
-    redis_answers,
-    redis_server,
-)
+from scripts.local_services import any_postgres, any_redis, delete_keys, scratch_database
 
 SESSION_TAG = uuid.uuid4().hex[:10]
 TABLES = "players, matches, rating_history, event_outbox, idempotency_records, jobs"
 
 
-def _with_database(url: str, name: str) -> str:
-    return psycopg.conninfo.make_conninfo(url, dbname=name)
-
-
 @pytest.fixture(scope="session")
 def services() -> Iterator[ExitStack]:
+    """Everything the session starts or creates, closed (dropped, stopped) at its end."""
     with ExitStack() as stack:
         yield stack
 
 
 @pytest.fixture(scope="session")
 def postgres_server_url(services: ExitStack) -> str:
-    url = os.environ.get(
-        "LADDER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-    if postgres_answers(url):
-        return url
-    datadir = Path(services.enter_context(tempfile.TemporaryDirectory())) / "pg"
-    return services.enter_context(embedded_postgres(datadir))
+    return services.enter_context(any_postgres())
 
 
 @pytest.fixture(scope="session")
-def create_database(postgres_server_url: str):
+def create_database(services: ExitStack, postgres_server_url: str):
     """A factory of empty databases, all dropped at the end of the session."""
-    created: list[str] = []
-
-    def create(purpose: str = "db") -> str:
-        name = f"ladder_test_{SESSION_TAG}_{purpose}_{len(created)}"
-        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        created.append(name)
-        return _with_database(postgres_server_url, name)
-
-    yield create
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        for name in created:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    return lambda purpose="db": services.enter_context(
+        scratch_database(postgres_server_url, f"test_{purpose}")
+    )
 
 
 @pytest.fixture(scope="session")
@@ -84,25 +53,14 @@ def database_url(create_database) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url(services: ExitStack) -> str:
-    url = os.environ.get("LADDER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    if redis_answers(url):
-        return url
-    url, _ = services.enter_context(redis_server())
-    return url
+    return services.enter_context(any_redis())
 
 
 @pytest.fixture(scope="session")
 def redis_prefix(redis_url: str) -> Iterator[str]:
     prefix = f"ladder-test-{SESSION_TAG}:"
     yield prefix
-    _delete_prefix(redis_url, prefix)
-
-
-def _delete_prefix(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
+    delete_keys(redis_url, prefix)
 
 
 @pytest.fixture
@@ -122,7 +80,7 @@ def clean_state(database_url: str, redis_url: str, redis_prefix: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
         conn.execute("ALTER SEQUENCE match_seq RESTART")
-    _delete_prefix(redis_url, redis_prefix)
+    delete_keys(redis_url, redis_prefix)
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         5.0, ge=0, description="Seconds the cache stays bypassed after a Redis failure."
     )
     leaderboard_cache_ttl: int = Field(
-        300, ge=1, description="Seconds a cached leaderboard page lives (bounds staleness)."
+        60, ge=1, description="Seconds a cached leaderboard page lives (bounds staleness)."
     )
     aws_endpoint_url: str | None = Field(
         None,
@@ -88,7 +88,6 @@ class Settings(BaseSettings):
     max_future_skew: int = Field(
         300, ge=0, description="Seconds a match's `played_at` may lie in the future."
     )
-    log_level: str = Field("INFO", description="Log level of the JSON logger.")
 
 
 @lru_cache(maxsize=1)

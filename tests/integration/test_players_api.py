@@ -86,7 +86,8 @@ def test_a_token_signed_with_another_secret_or_expired_is_refused(client):
 
     body = {"handle": "dave", "display_name": "Dave"}
     forged = jwt.encode(
-        {"sub": "x", "scope": "ladder:write", "exp": int(time.time()) + 60}, "other-secret"
+        {"sub": "x", "scope": "ladder:write", "exp": int(time.time()) + 60},
+        "another-secret-that-is-long-enough-for-hs256",
     )
     expired = jwt.encode(
         {"sub": "x", "scope": "ladder:write", "exp": int(time.time()) - 60},
