@@ -57,6 +57,36 @@ class Settings(BaseSettings):
     leaderboard_cache_ttl: int = Field(
         60, ge=1, description="Seconds a cached leaderboard page lives (bounds staleness)."
     )
+    relay_database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("RELAY_DATABASE_URL", "LADDER_RELAY_DATABASE_URL"),
+        description="Direct (not proxied) database URL for the relay, which holds an advisory "
+        "lock and LISTENs; default: `DATABASE_URL`.",
+    )
+    stream_key: str = Field("events", description="Redis stream (under the prefix) of events.")
+    stream_max_len: int = Field(
+        100_000, ge=100, description="Events kept in the Redis stream (older ones: Postgres)."
+    )
+    relay_batch_size: int = Field(500, ge=1, description="Outbox rows the relay publishes at once.")
+    relay_poll_interval: float = Field(
+        1.0, gt=0, description="Seconds between outbox polls when no NOTIFY arrives."
+    )
+    stream_heartbeat: float = Field(15.0, gt=0, description="Seconds between SSE heartbeats.")
+    stream_queue_size: int = Field(
+        1000, ge=1, description="Events buffered per SSE client before it is dropped."
+    )
+    stream_send_timeout: float = Field(
+        10.0, gt=0, description="Seconds a write to an SSE client may block before it is dropped."
+    )
+    stream_metrics_port: int = Field(
+        9464, ge=0, description="Prometheus port of the stream service, bound to localhost."
+    )
+    public_api_url: str = Field(
+        "http://127.0.0.1:8000", description="The API's public URL, for the leaderboard page."
+    )
+    cors_origins: str = Field(
+        "*", description="Comma-separated origins allowed to read the API from a browser."
+    )
     aws_endpoint_url: str | None = Field(
         None,
         validation_alias=AliasChoices("AWS_ENDPOINT_URL", "LADDER_AWS_ENDPOINT_URL"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from ladder.api.problems import install_problem_handlers
 from ladder.api.routers import health, leaderboard, matches, players
@@ -18,6 +19,12 @@ def create_app(resources: Resources | None = None) -> FastAPI:
         description="Elo-rated competitive play: players, matches, ratings, leaderboard.",
     )
     app.state.resources = resources or Resources.from_settings(get_settings())
+    # Browsers (the live leaderboard page) read the public GET endpoints.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=app.state.resources.settings.cors_origins.split(","),
+        allow_methods=["GET"],
+    )
     install_problem_handlers(app)
     for module in (health, players, matches, leaderboard):
         app.include_router(module.router)

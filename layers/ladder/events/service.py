@@ -1,0 +1,154 @@
+"""The stream service: SSE at /v1/stream, the live leaderboard page, /health.
+
+Each process runs one hub (the live reader) and one relay candidate (a
+thread; one process in the fleet leads). Prometheus metrics are served on a
+separate port bound to 127.0.0.1, never on the public listener. On SIGTERM
+or SIGINT every stream ends cleanly before the server stops, so clients
+reconnect (to any task) with their Last-Event-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ladder.api.problems import problem
+from ladder.errors import ProblemError
+from ladder.events import stream_metrics as m
+from ladder.events.hub import Hub
+from ladder.events.log import EventLog
+from ladder.events.relay import PublishStats, Relay, stream_key
+from ladder.events.sse import (
+    EventStreamResponse,
+    client_events,
+    parse_last_event_id,
+    parse_topics,
+)
+from ladder.observability import logger
+from ladder.settings import Settings, get_settings
+
+STATIC = Path(str(resources.files("ladder.events").joinpath("static")))
+
+
+def _record_relay(stats: PublishStats) -> None:
+    m.RELAY_PUBLISHED.inc(stats.published)
+    if stats.lag_seconds is not None:
+        m.RELAY_LAG.set(stats.lag_seconds)
+
+
+def _start_metrics_server(settings: Settings) -> None:
+    from prometheus_client import start_http_server
+
+    try:
+        server, _ = start_http_server(settings.stream_metrics_port, addr="127.0.0.1")
+        logger.info("metrics on 127.0.0.1", port=server.server_port)
+    except OSError as exc:  # another process on this host already serves them
+        logger.warning("metrics port unavailable", error=str(exc))
+
+
+def _end_streams_on_signals(loop: asyncio.AbstractEventLoop, hub: Hub) -> None:
+    """Chain our handler before the server's: end streams, then let it shut down."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+
+        def handler(signum, frame, previous=previous):
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(hub.stop()))
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(sig, handler)
+
+
+def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -> Starlette:
+    settings = settings or get_settings()
+    state: dict = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = AsyncConnectionPool(
+            settings.database_url,
+            min_size=1,
+            max_size=4,
+            open=False,
+            kwargs={"autocommit": True, "prepare_threshold": None},
+        )
+        await pool.open()
+        # The hub blocks on XREAD, so its client has no socket timeout.
+        client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        log = EventLog(client, pool, stream_key(settings))
+        hub = Hub(
+            log,
+            queue_size=settings.stream_queue_size,
+            on_drop=lambda: m.DROPS.labels(reason="queue_full").inc(),
+        )
+        await hub.start()
+        state.update(hub=hub, log=log)
+        _end_streams_on_signals(asyncio.get_running_loop(), hub)
+        if settings.stream_metrics_port:
+            _start_metrics_server(settings)
+        stop = threading.Event()
+        relay_thread = None
+        if relay:
+            candidate = Relay(settings, on_publish=_record_relay)
+            m.RELAY_LEADER.set_function(lambda: float(candidate.leading.is_set()))
+            relay_thread = threading.Thread(
+                target=candidate.run, args=(stop,), name="ladder-relay", daemon=True
+            )
+            relay_thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            await hub.stop()
+            if relay_thread:
+                await asyncio.to_thread(relay_thread.join, 5)
+            await client.aclose()
+            await pool.close()
+
+    async def stream(request: Request) -> Response:
+        try:
+            topics = parse_topics(request.query_params.get("topics"))
+            last_id = parse_last_event_id(
+                request.headers.get("last-event-id"), request.query_params.get("last_event_id")
+            )
+        except ProblemError as exc:
+            return problem(exc.status, exc.title, exc.detail, exc.slug)
+        hub: Hub = state["hub"]
+        sub = hub.subscribe(topics)
+        events = client_events(hub, state["log"], sub, last_id, settings.stream_heartbeat)
+        return EventStreamResponse(
+            events, settings.stream_send_timeout, on_end=lambda: hub.unsubscribe(sub)
+        )
+
+    async def health(_: Request) -> Response:
+        hub: Hub | None = state.get("hub")
+        if hub is None or not hub.ready.is_set():
+            return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse({"status": "ok", "position": hub.position})
+
+    async def page(_: Request) -> Response:
+        html = (STATIC / "index.html").read_text()
+        return HTMLResponse(html.replace("{{API_URL}}", settings.public_api_url))
+
+    return Starlette(
+        routes=[
+            Route("/", page),
+            Route("/health", health),
+            Route("/v1/stream", stream),
+            Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,138 @@
+"""Server-sent events for one client: resume, live feed, heartbeats, clean ends.
+
+Written as a plain ASGI response (not Starlette's StreamingResponse) so every
+write has a deadline: a client that stops reading is dropped after
+`send_timeout` instead of holding its buffers forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import AsyncIterator
+
+from ladder.errors import BadRequest
+from ladder.events import stream_metrics as m
+from ladder.events.hub import Hub, Subscriber
+from ladder.events.log import EventLog, HistoryGone, StreamEvent
+
+RETRY_MS = 3000
+TOPIC = re.compile(
+    r"^(leaderboard|matches|player:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
+MAX_TOPICS = 50
+
+
+def parse_topics(raw: str | None) -> frozenset[str]:
+    names = [t.strip().lower() for t in (raw or "").split(",") if t.strip()]
+    if not names:
+        raise BadRequest("name at least one topic: ?topics=leaderboard,matches,player:<id>")
+    if len(names) > MAX_TOPICS:
+        raise BadRequest(f"at most {MAX_TOPICS} topics per stream")
+    unknown = [t for t in names if not TOPIC.match(t)]
+    if unknown:
+        raise BadRequest(f"unknown topics {unknown}: use leaderboard, matches or player:<uuid>")
+    return frozenset(names)
+
+
+def parse_last_event_id(header: str | None, query: str | None) -> int | None:
+    raw = header if header not in (None, "") else query
+    if raw in (None, ""):
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise BadRequest("Last-Event-ID must be a non-negative integer event id")
+    return int(raw)
+
+
+def reset_event(latest: int) -> bytes:
+    return f"id: {latest}\nevent: reset\ndata: {json.dumps({'latest_id': latest})}\n\n".encode()
+
+
+async def client_events(
+    hub: Hub, log: EventLog, sub: Subscriber, last_id: int | None, heartbeat: float
+) -> AsyncIterator[bytes]:
+    """What one client is sent: history after `last_id`, then live events, exactly once."""
+    yield f"retry: {RETRY_MS}\n\n".encode()
+    sent = sub.start
+    if last_id is not None:
+        if last_id > sub.start and last_id > await log.latest():
+            # An id from the future (another database, a restore): start over.
+            m.RESETS.inc()
+            yield reset_event(sub.start)
+        elif last_id >= sub.start:
+            sent = last_id  # this process is behind the client's last one: skip what it saw
+        else:
+            sources = set()
+            try:
+                async for source, event in log.history(last_id, sub.start):
+                    sources.add(source)
+                    if sub.topics.intersection(event.topics):
+                        yield event.sse()
+                for source in sources:
+                    m.RESUMES.labels(source=source).inc()
+            except HistoryGone:
+                m.RESETS.inc()
+                yield reset_event(sub.start)
+    while True:
+        try:
+            item = await asyncio.wait_for(sub.queue.get(), heartbeat)
+        except TimeoutError:
+            yield b": heartbeat\n\n"
+            continue
+        if not isinstance(item, StreamEvent):
+            return  # dropped or closing: the client reconnects with its Last-Event-ID
+        if item.seq > sent:
+            sent = item.seq
+            yield item.sse()
+
+
+class EventStreamResponse:
+    """An ASGI `text/event-stream` response whose every write has a deadline."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], send_timeout: float, on_end) -> None:
+        self.chunks = chunks
+        self.send_timeout = send_timeout
+        self.on_end = on_end
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
+        disconnected = asyncio.create_task(_wait_disconnect(receive))
+        m.CONNECTIONS.inc()
+        try:
+            async for chunk in self.chunks:
+                if disconnected.done():
+                    return
+                await asyncio.wait_for(
+                    send({"type": "http.response.body", "body": chunk, "more_body": True}),
+                    self.send_timeout,
+                )
+                if chunk.startswith(b"id:"):
+                    m.EVENTS_SENT.inc()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except TimeoutError:
+            m.DROPS.labels(reason="send_timeout").inc()
+        except OSError:
+            pass  # the client went away mid-write
+        finally:
+            m.CONNECTIONS.dec()
+            disconnected.cancel()
+            with contextlib.suppress(Exception):
+                await self.chunks.aclose()
+            self.on_end()
+
+
+async def _wait_disconnect(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

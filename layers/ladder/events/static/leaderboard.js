@@ -1,0 +1,63 @@
+// The live leaderboard page's state: a snapshot from the API, kept current
+// by stream events (leaderboard.changed carries each player's new standing).
+
+export class Leaderboard {
+  constructor({ apiUrl, table, matches, size = 50 }) {
+    Object.assign(this, { apiUrl, table, matchesList: matches, size });
+    this.players = new Map();
+    this.seenMatches = [];
+  }
+
+  async load() {
+    const response = await fetch(`${this.apiUrl}/v1/leaderboard?limit=${this.size}`);
+    if (!response.ok) throw new Error(`leaderboard: HTTP ${response.status}`);
+    const page = await response.json();
+    this.players = new Map(page.items.map((e) => [e.player_id, e]));
+    this.render();
+  }
+
+  apply(type, data) {
+    if (type === "leaderboard.changed") {
+      for (const p of data.players) this.players.set(p.player_id, p);
+      this.render();
+    } else if (type === "match.recorded") {
+      this.seenMatches.push(data.id);
+      this.addMatch(data);
+    } else if (type === "recalculation.completed" || type === "match.voided") {
+      this.load();
+    }
+  }
+
+  ranked() {
+    return [...this.players.values()]
+      .filter((p) => p.games > 0)
+      .sort((a, b) => b.rating - a.rating || b.games - a.games || a.handle.localeCompare(b.handle))
+      .slice(0, this.size);
+  }
+
+  render() {
+    const rows = this.ranked().map((p, i) => {
+      const tr = document.createElement("tr");
+      tr.dataset.player = p.player_id;
+      for (const [text, cls] of [[i + 1, "num"], [p.handle, ""],
+                                 [p.rating.toFixed(1), "num"], [p.games, "num"]]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        if (cls) td.className = cls;
+        tr.append(td);
+      }
+      return tr;
+    });
+    this.table.replaceChildren(...rows);
+  }
+
+  addMatch(match) {
+    const name = (id) => this.players.get(id)?.handle ?? id.slice(0, 8);
+    const result = match.score_a === 1 ? "beat" : match.score_a === 0 ? "lost to" : "drew with";
+    const li = document.createElement("li");
+    li.dataset.match = match.id;
+    li.textContent = `${name(match.player_a)} ${result} ${name(match.player_b)}`;
+    this.matchesList.prepend(li);
+    while (this.matchesList.children.length > 20) this.matchesList.lastChild.remove();
+  }
+}

@@ -1,0 +1,16 @@
+"""Prometheus metrics of the stream service (served on a localhost-only port)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+CONNECTIONS = Gauge("ladder_stream_connections", "Open SSE connections")
+EVENTS_SENT = Counter("ladder_stream_events_sent_total", "Events written to SSE clients")
+RESUMES = Counter(
+    "ladder_stream_resumes_total", "Resumed connections, by where history came from", ["source"]
+)
+RESETS = Counter("ladder_stream_resets_total", "Resumes answered with a reset")
+DROPS = Counter("ladder_stream_drops_total", "Clients dropped for falling behind", ["reason"])
+RELAY_LAG = Gauge("ladder_relay_lag_seconds", "Commit-to-Redis delay of the last relay pass")
+RELAY_PUBLISHED = Counter("ladder_relay_published_total", "Events the relay published")
+RELAY_LEADER = Gauge("ladder_relay_leader", "1 while this process's relay leads")
