@@ -217,9 +217,15 @@ class Relay:
             stats = publisher.publish_pending()
             if self.on_publish and (stats.published or stats.repaired):
                 self.on_publish(stats)
-            # Sleep until a commit NOTIFYs, or poll anyway (a lost NOTIFY costs a second).
-            for _ in conn.notifies(timeout=self.settings.relay_poll_interval, stop_after=1):
-                pass
+            _wait_for_notify(conn, stop, self.settings.relay_poll_interval)
+
+
+def _wait_for_notify(conn: psycopg.Connection, stop: threading.Event, timeout: float) -> None:
+    """Sleep until a commit NOTIFYs, `stop` is set, or `timeout` passes (the polling fallback)."""
+    deadline = time.monotonic() + timeout
+    while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+        for _ in conn.notifies(timeout=min(left, 0.5), stop_after=1):
+            return
 
 
 def sweep(settings: Settings) -> PublishStats | None:

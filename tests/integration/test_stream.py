@@ -1,0 +1,174 @@
+"""The stream service as clients see it: real processes on one Postgres and Redis."""
+
+import signal
+import socket
+import threading
+import time
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from ladder.events.relay import stream_key
+from tests.streaming import Sse, StreamServer, open_stream, publish, read_sse, wait_published
+
+pytestmark = pytest.mark.usefixtures("clean_state")
+
+
+def events_of(stream, count: int, *, within: float = 90) -> list[Sse]:
+    """Read until `count` events arrived (comments and retry lines skipped)."""
+    got, deadline = [], time.monotonic() + within
+    for item in read_sse(stream):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"only {len(got)} of {count} events within {within} s")
+        if isinstance(item, Sse):
+            got.append(item)
+            if len(got) == count:
+                break
+    return got
+
+
+def test_a_client_cut_off_mid_stream_resumes_on_another_process_with_every_event_once(settings):
+    total = 10_000
+    with StreamServer(settings) as first, StreamServer(settings) as second:
+        publisher = threading.Thread(
+            target=publish, args=(settings.database_url, total), kwargs={"pause": 0.005}
+        )
+        with open_stream(first.url, "leaderboard") as stream:
+            lines = read_sse(stream)
+            assert next(lines) == "retry: 3000"
+            publisher.start()
+            before_cut = []
+            for item in lines:
+                if isinstance(item, Sse):
+                    before_cut.append(item)
+                    if len(before_cut) == 3_000:
+                        break
+        # Cut off mid-stream; resume on the other process while publishing goes on.
+        with open_stream(second.url, "leaderboard", last_event_id=before_cut[-1].id) as stream:
+            after_cut = events_of(stream, total - len(before_cut))
+        publisher.join()
+    ids = [e.id for e in before_cut + after_cut]
+    assert ids == list(range(1, total + 1))
+    assert {e.event for e in before_cut + after_cut} == {"leaderboard.changed"}
+
+
+def test_after_redis_lost_the_stream_a_resuming_client_still_gets_every_event(settings):
+    client = redis.Redis.from_url(settings.redis_url)
+    with StreamServer(settings) as server:
+        with open_stream(server.url, "leaderboard") as stream:
+            publish(settings.database_url, 500)
+            first = events_of(stream, 200)
+        wait_published(settings.database_url, 500)
+        client.delete(stream_key(settings))  # a flush / failover without persistence
+        publish(settings.database_url, 500)
+        with open_stream(server.url, "leaderboard", last_event_id=first[-1].id) as stream:
+            rest = events_of(stream, 800)
+    assert [e.id for e in first + rest] == list(range(1, 1001))
+    # The relay rebuilt the recent window in Redis from Postgres.
+    assert client.xlen(stream_key(settings)) == 1000
+
+
+def test_topics_filter_what_a_client_receives(settings, client, writer):
+    from tests.helpers import create_player, record_match
+
+    with StreamServer(settings) as server:
+        a = create_player(client, writer, "watched")["id"]
+        b = create_player(client, writer, "other")["id"]
+        with open_stream(server.url, f"player:{a}") as stream:
+            match = record_match(client, writer, a, b, 1.0).json()
+            got = events_of(stream, 2)
+    assert [e.event for e in got] == ["match.recorded", "leaderboard.changed"]
+    import json
+
+    assert json.loads(got[0].data) == match  # the match exactly as the API returned it
+
+
+def test_a_too_old_or_unknown_last_event_id_gets_a_reset(settings, database_url):
+    with StreamServer(settings) as server:
+        publish(settings.database_url, 100)
+        wait_published(settings.database_url, 100)
+        # History before 60 is gone from both stores.
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM event_outbox WHERE seq < 60")
+        redis.Redis.from_url(settings.redis_url).xtrim(stream_key(settings), minid="60-0")
+        time.sleep(0.5)  # the hub has seen all 100
+        for last_id in (10, 10**9):
+            with open_stream(server.url, "leaderboard", last_event_id=last_id) as stream:
+                (reset,) = events_of(stream, 1)
+            assert reset.event == "reset"
+            assert reset.id == 100
+            assert reset.data == '{"latest_id": 100}'
+        # A recent id still resumes normally.
+        with open_stream(server.url, "leaderboard", last_event_id=95) as stream:
+            assert [e.id for e in events_of(stream, 5)] == [96, 97, 98, 99, 100]
+
+
+def test_bad_stream_requests_are_problem_json(settings):
+    with StreamServer(settings) as server:
+        for params, headers in (
+            ({}, {}),
+            ({"topics": "secrets"}, {}),
+            ({"topics": "player:not-a-uuid"}, {}),
+            ({"topics": "leaderboard"}, {"Last-Event-ID": "-4"}),
+            ({"topics": "leaderboard", "last_event_id": "abc"}, {}),
+        ):
+            response = httpx.get(f"{server.url}/v1/stream", params=params, headers=headers)
+            assert response.status_code == 400, (params, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+        assert httpx.get(f"{server.url}/metrics").status_code == 404
+
+
+def test_heartbeats_keep_an_idle_stream_alive(settings):
+    with (
+        StreamServer(settings, LADDER_STREAM_HEARTBEAT="0.3") as server,
+        open_stream(server.url, "matches") as stream,
+    ):
+        lines = read_sse(stream)
+        assert next(lines) == "retry: 3000"
+        assert next(lines) == ": heartbeat"
+
+
+def test_sigterm_ends_streams_cleanly_and_the_process_exits(settings):
+    server = StreamServer(settings).start()
+    try:
+        with open_stream(server.url, "leaderboard") as stream:
+            lines = read_sse(stream)
+            assert next(lines) == "retry: 3000"
+            server.process.send_signal(signal.SIGTERM)
+            # A killed process would break the chunked body (httpx raises); ours completes it.
+            rest = list(lines)
+        assert rest == []
+        # uvicorn finishes its graceful shutdown, then re-raises the signal it caught.
+        assert server.process.wait(15) in (0, -signal.SIGTERM)
+    finally:
+        server.__exit__()
+
+
+def test_a_slow_client_is_dropped_without_delaying_a_fast_one(settings):
+    env = {"LADDER_STREAM_QUEUE_SIZE": "200", "LADDER_STREAM_SEND_TIMEOUT": "2"}
+    with StreamServer(settings, **env) as server:
+        slow = socket.create_connection(("127.0.0.1", server.port))
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.sendall(b"GET /v1/stream?topics=leaderboard HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.3)
+        rss_before = server.rss_kib()
+        total = 3_000
+        with open_stream(server.url, "leaderboard") as stream:
+            publisher = threading.Thread(
+                target=publish,
+                args=(settings.database_url, total),
+                kwargs={"pause": 0.01, "players_per_event": 20},  # ~2 KB per event
+            )
+            started = time.monotonic()
+            publisher.start()
+            fast = events_of(stream, total)
+            elapsed = time.monotonic() - started
+            publisher.join()
+        assert [e.id for e in fast] == list(range(1, total + 1))
+        assert server.metric("ladder_stream_drops_total") >= 1
+        growth_mib = (server.rss_kib() - rss_before) / 1024
+        assert growth_mib < 40, f"server memory grew {growth_mib:.0f} MiB"
+        assert elapsed < 60
+        slow.close()
