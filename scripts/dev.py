@@ -3,7 +3,8 @@
 With nothing configured: embedded PostgreSQL (data under `.ladder/`, kept
 across restarts), a private redis-server (or fakeredis over TCP when none is
 installed), an in-process moto server for AWS, migrations applied, and the API
-on http://127.0.0.1:8000. `DATABASE_URL`, `REDIS_URL` and `AWS_ENDPOINT_URL`
+on http://127.0.0.1:8000, the stream service (with the outbox relay) on
+http://127.0.0.1:8001. `DATABASE_URL`, `REDIS_URL` and `AWS_ENDPOINT_URL`
 point it at real services instead. The resolved URLs are written to
 `.ladder/dev.env` for the `ladder` CLI. Ctrl-C stops everything.
 """
@@ -19,6 +20,7 @@ from scripts.local_services import embedded_postgres, free_port, redis_server
 
 STATE_DIR = Path(os.environ.get("LADDER_DEV_DIR", ".ladder"))
 API_PORT = int(os.environ.get("LADDER_DEV_API_PORT", "8000"))
+STREAM_PORT = int(os.environ.get("LADDER_DEV_STREAM_PORT", "8001"))
 HOST = "127.0.0.1"
 
 # AWS resources the stack expects, created in the moto server at start.
@@ -82,6 +84,35 @@ def create_aws_resources(endpoint: str) -> None:
         s3.create_bucket(Bucket=name)
 
 
+def start_stream_service(stack: ExitStack) -> None:
+    """The stream service (relay included) as its own process, exactly as on Fargate."""
+    import subprocess
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "functions.stream:app",
+            "--host",
+            HOST,
+            "--port",
+            str(STREAM_PORT),
+            "--log-level",
+            "info",
+        ],
+        env={**os.environ, "LADDER_PUBLIC_API_URL": f"http://{HOST}:{API_PORT}"},
+    )
+
+    def stop() -> None:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(20)
+
+    stack.callback(stop)
+    log(f"stream service on http://{HOST}:{STREAM_PORT} (live leaderboard at /)")
+
+
 def write_dev_env(values: dict[str, str]) -> Path:
     from ladder.settings import DEV_ENV_FILE
 
@@ -102,7 +133,12 @@ def main() -> int:
         }
         os.environ.update(urls)
         env_file = write_dev_env(
-            {**urls, **FAKE_AWS_CREDENTIALS, "LADDER_API_URL": f"http://{HOST}:{API_PORT}"}
+            {
+                **urls,
+                **FAKE_AWS_CREDENTIALS,
+                "LADDER_API_URL": f"http://{HOST}:{API_PORT}",
+                "LADDER_STREAM_URL": f"http://{HOST}:{STREAM_PORT}",
+            }
         )
         log(f"wrote {env_file}")
 
@@ -111,6 +147,7 @@ def main() -> int:
 
         applied = migrate(urls["DATABASE_URL"])
         log(f"migrations applied: {applied or 'none pending'}")
+        start_stream_service(stack)
         app = create_app()
         stack.callback(app.state.resources.close)
         log(f"API on http://{HOST}:{API_PORT} (docs at /docs); Ctrl-C stops everything")

@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 class StreamServer:
     """`uvicorn functions.stream:app` in its own process, as it runs on Fargate."""
 
-    def __init__(self, settings, **env: str) -> None:
-        self.port = free_port()
+    def __init__(self, settings, *, port: int | None = None, **env: str) -> None:
+        self.port = port or free_port()
         self.metrics_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {

@@ -16,13 +16,18 @@ from tests.conftest import bearer
 REPO = Path(__file__).resolve().parents[2]
 
 
-def start_stack(state_dir: Path, port: int) -> subprocess.Popen:
+def start_stack(state_dir: Path, port: int, stream_port: int) -> subprocess.Popen:
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "REDIS_URL", "AWS_ENDPOINT_URL")
     }
-    env.update(LADDER_DEV_DIR=str(state_dir), LADDER_DEV_API_PORT=str(port))
+    env.update(
+        LADDER_DEV_DIR=str(state_dir),
+        LADDER_DEV_API_PORT=str(port),
+        LADDER_DEV_STREAM_PORT=str(stream_port),
+        LADDER_STREAM_METRICS_PORT="0",
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "scripts.dev"],
         cwd=REPO,
@@ -36,7 +41,10 @@ def start_stack(state_dir: Path, port: int) -> subprocess.Popen:
         if process.poll() is not None:
             pytest.fail(f"make dev exited early:\n{process.stdout.read()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+            if all(
+                httpx.get(f"http://127.0.0.1:{p}/health", timeout=1).status_code == 200
+                for p in (port, stream_port)
+            ):
                 return process
         except httpx.HTTPError:
             time.sleep(0.3)
@@ -52,11 +60,15 @@ def stop_stack(process: subprocess.Popen) -> str:
 
 
 def test_dev_stack_serves_and_keeps_a_player_across_a_restart(tmp_path):
-    state_dir, port = tmp_path / ".ladder", free_port()
+    state_dir, port, stream_port = tmp_path / ".ladder", free_port(), free_port()
     api = f"http://127.0.0.1:{port}"
 
-    first = start_stack(state_dir, port)
+    first = start_stack(state_dir, port, stream_port)
     try:
+        with httpx.stream(
+            "GET", f"http://127.0.0.1:{stream_port}/v1/stream", params={"topics": "matches"}
+        ) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
         created = httpx.post(
             f"{api}/v1/players",
             json={"handle": "survivor", "display_name": "Survivor"},
@@ -72,7 +84,7 @@ def test_dev_stack_serves_and_keeps_a_player_across_a_restart(tmp_path):
         output = stop_stack(first)
     assert "Traceback" not in output
 
-    second = start_stack(state_dir, port)
+    second = start_stack(state_dir, port, stream_port)
     try:
         found = httpx.get(f"{api}/v1/players", params={"handle": "survivor"})
         assert found.status_code == 200

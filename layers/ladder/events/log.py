@@ -88,12 +88,14 @@ class EventLog:
         """
         expected = after + 1
         while expected <= upto:
-            source, chunk = "redis", []
+            cached: list[StreamEvent] = []
             with contextlib.suppress(aioredis.RedisError):  # then Postgres answers
-                chunk = _contiguous(await self.from_redis(expected, upto), expected)
+                cached = await self.from_redis(expected, upto)
+            source, chunk = "redis", _contiguous(cached, expected)
             if not chunk:
-                source = "postgres"
-                chunk = _contiguous(await self.from_postgres(expected, upto), expected)
+                # Postgres only for the part Redis lacks; Redis resumes after it.
+                source, missing_upto = "postgres", cached[0].seq - 1 if cached else upto
+                chunk = _contiguous(await self.from_postgres(expected, missing_upto), expected)
             if not chunk:
                 raise HistoryGone(f"event {expected} is no longer kept")
             for event in chunk:
