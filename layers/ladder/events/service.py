@@ -87,7 +87,9 @@ def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -
         )
         await pool.open()
         # The hub blocks on XREAD, so its client has no socket timeout.
-        client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        client = aioredis.Redis.from_url(
+            settings.redis_url, decode_responses=True, client_name="ladder-stream"
+        )
         log = EventLog(client, pool, stream_key(settings))
         hub = Hub(
             log,

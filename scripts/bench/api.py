@@ -1,9 +1,4 @@
-"""`make bench`: each benchmark as a ratio against a baseline measured in the same run.
-
-Writes `.bench/results.json`: a list of
-`{name, value, unit, baseline, baseline_value, ratio, target}`. Absolute
-numbers on a shared machine are noise; ratios within one run are not.
-"""
+"""API benchmarks: cold import, and the Lambda handler's overhead over bare ASGI."""
 
 from __future__ import annotations
 
@@ -19,35 +14,13 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / ".bench" / "results.json"
+from scripts.bench import REPO, Result
 
 FRAMEWORKS = (
     "import fastapi, mangum, psycopg, redis;"
     " import aws_lambda_powertools.logging, aws_lambda_powertools.metrics"
 )
-
-
-@dataclass
-class Result:
-    name: str
-    value: float
-    unit: str
-    baseline: str
-    baseline_value: float
-    ratio: float
-    target: float
-
-    def line(self) -> str:
-        verdict = "ok" if self.ratio <= self.target else "OVER TARGET"
-        return (
-            f"{self.name}: {self.value:.3f} {self.unit} vs {self.baseline} "
-            f"{self.baseline_value:.3f} {self.unit} = {self.ratio:.2f}x "
-            f"(target <= {self.target}x) {verdict}"
-        )
 
 
 def _import_seconds(statement: str) -> float:
@@ -213,21 +186,3 @@ def bench_handler_latency(stack: ExitStack) -> list[Result]:
         )
     )
     return results
-
-
-def main() -> int:
-    results: list[Result] = []
-    results.append(bench_cold_import())
-    print(results[-1].line(), flush=True)
-    with ExitStack() as stack:
-        for result in bench_handler_latency(stack):
-            results.append(result)
-            print(result.line(), flush=True)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(REPO)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

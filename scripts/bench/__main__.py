@@ -1,0 +1,33 @@
+"""Run every benchmark, print one line each, write .bench/results.json."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import ExitStack
+from dataclasses import asdict
+
+from scripts.bench import REPO, RESULTS, Result, api, stream
+
+
+def main() -> int:
+    results: list[Result] = []
+
+    def report(result: Result) -> None:
+        results.append(result)
+        print(result.line(), flush=True)
+
+    report(api.bench_cold_import())
+    with ExitStack() as stack:
+        for result in api.bench_handler_latency(stack):
+            report(result)
+    for result in stream.bench_fanout():
+        report(result)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
