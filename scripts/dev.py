@@ -113,6 +113,34 @@ def start_stream_service(stack: ExitStack) -> None:
     log(f"stream service on http://{HOST}:{STREAM_PORT} (live leaderboard at /)")
 
 
+# (name, every seconds, handler): what EventBridge Scheduler invokes in AWS.
+def local_schedules() -> list[tuple[str, float, object]]:
+    from functions import sweeper
+
+    return [("outbox sweep", 60.0, sweeper.handler)]
+
+
+def start_schedules(stack: ExitStack) -> None:
+    """Invoke the scheduled Lambdas' handlers on their schedules, in threads."""
+    import threading
+
+    from scripts.local_services import LambdaContext
+
+    stop = threading.Event()
+
+    def every(name: str, seconds: float, handler) -> None:
+        while not stop.wait(seconds):
+            try:
+                handler({"source": "ladder.local-scheduler", "detail": {}}, LambdaContext(name))
+            except Exception as exc:  # one failed run must not end the schedule
+                log(f"schedule {name!r} failed: {exc!r}")
+
+    for name, seconds, handler in local_schedules():
+        threading.Thread(target=every, args=(name, seconds, handler), daemon=True).start()
+        log(f"schedule: {name} every {seconds:.0f} s")
+    stack.callback(stop.set)
+
+
 def write_dev_env(values: dict[str, str]) -> Path:
     from ladder.settings import DEV_ENV_FILE
 
@@ -124,7 +152,7 @@ def write_dev_env(values: dict[str, str]) -> Path:
 def main() -> int:
     import uvicorn
 
-    STATE_DIR.mkdir(exist_ok=True)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         urls = {
             "DATABASE_URL": start_postgres(stack),
@@ -148,6 +176,7 @@ def main() -> int:
         applied = migrate(urls["DATABASE_URL"])
         log(f"migrations applied: {applied or 'none pending'}")
         start_stream_service(stack)
+        start_schedules(stack)
         app = create_app()
         stack.callback(app.state.resources.close)
         log(f"API on http://{HOST}:{API_PORT} (docs at /docs); Ctrl-C stops everything")

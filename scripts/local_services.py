@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -148,3 +149,19 @@ def delete_keys(url: str, prefix: str) -> None:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@dataclass
+class LambdaContext:
+    """What the Lambda runtime passes handlers; local runs and tests invoke them with it."""
+
+    function_name: str = "ladder-api"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ladder-api"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/ladder-api"
+    log_stream_name: str = "2026/11/28/[$LATEST]abc"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000

@@ -1,26 +1,15 @@
-"""Real API Gateway REST (payload 1.0) proxy events and a Lambda context."""
+"""Real API Gateway REST (payload 1.0) proxy events."""
 
 from __future__ import annotations
 
 import base64
 import json
 import uuid
-from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from scripts.local_services import LambdaContext
 
-@dataclass
-class LambdaContext:
-    function_name: str = "ladder-api"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ladder-api"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/ladder-api"
-    log_stream_name: str = "2026/11/28/[$LATEST]abc"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
+__all__ = ["LambdaContext", "rest_event"]
 
 
 def rest_event(

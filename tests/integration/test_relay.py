@@ -123,3 +123,25 @@ def test_a_relay_wakes_on_commit_without_waiting_for_its_poll(settings):
     finally:
         stop.set()
         thread.join(40)
+
+
+def test_the_scheduled_sweeper_lambda_publishes_leftovers(settings, monkeypatch):
+    from functions import sweeper
+    from ladder.settings import get_settings
+    from scripts.local_services import LambdaContext
+
+    for name, value in {
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "LADDER_REDIS_PREFIX": settings.redis_prefix,
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        publish(settings.database_url, 30)
+        event = {"source": "aws.scheduler", "detail": {}}
+        result = sweeper.handler(event, LambdaContext("ladder-sweeper"))
+        assert result == {"swept": True, "published": 30, "repaired": 0}
+        assert_log_is_whole(settings, 30)
+    finally:
+        get_settings.cache_clear()

@@ -6,6 +6,7 @@ export class Leaderboard {
     Object.assign(this, { apiUrl, table, matchesList: matches, size });
     this.players = new Map();
     this.seenMatches = [];
+    this.recent = [];
   }
 
   async load() {
@@ -22,7 +23,8 @@ export class Leaderboard {
       this.render();
     } else if (type === "match.recorded") {
       this.seenMatches.push(data.id);
-      this.addMatch(data);
+      this.recent = [data, ...this.recent].slice(0, 20);
+      this.render();
     } else if (type === "recalculation.completed" || type === "match.voided") {
       this.load();
     }
@@ -49,15 +51,14 @@ export class Leaderboard {
       return tr;
     });
     this.table.replaceChildren(...rows);
-  }
-
-  addMatch(match) {
+    // Names come from leaderboard events, which may follow a match's event.
     const name = (id) => this.players.get(id)?.handle ?? id.slice(0, 8);
-    const result = match.score_a === 1 ? "beat" : match.score_a === 0 ? "lost to" : "drew with";
-    const li = document.createElement("li");
-    li.dataset.match = match.id;
-    li.textContent = `${name(match.player_a)} ${result} ${name(match.player_b)}`;
-    this.matchesList.prepend(li);
-    while (this.matchesList.children.length > 20) this.matchesList.lastChild.remove();
+    const verb = { 1: "beat", 0.5: "drew with", 0: "lost to" };
+    this.matchesList.replaceChildren(...this.recent.map((match) => {
+      const li = document.createElement("li");
+      li.dataset.match = match.id;
+      li.textContent = `${name(match.player_a)} ${verb[match.score_a]} ${name(match.player_b)}`;
+      return li;
+    }));
   }
 }
