@@ -1,20 +1,32 @@
-"""Scheduled (every minute) outbox sweeper: the backstop when no relay runs.
+"""Scheduled (every minute) backstop for the two outboxes.
 
-If a relay holds the lock this does nothing; otherwise it publishes what is
-pending and releases the lock. It connects to the database directly (the
-relay URL), because an advisory lock would pin an RDS Proxy connection.
+- Events: if no relay holds the lock, publish what is pending (it connects
+  directly, via the relay URL, because an advisory lock would pin an RDS
+  Proxy connection). If a relay runs, there is nothing to do.
+- Jobs: send jobs that committed but whose dispatch failed.
 """
 
 from ladder.events.relay import sweep
+from ladder.jobs.schedule import dispatch_pending
 from ladder.observability import MetricUnit, logger, metrics
+from ladder.resources import Resources
 from ladder.settings import get_settings
+
+resources = Resources.from_settings(get_settings())
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event, context):
-    stats = sweep(get_settings())
+    stats = sweep(resources.settings)
+    jobs = dispatch_pending(resources.db, resources.settings)
+    metrics.add_metric(name="JobsRedispatched", unit=MetricUnit.Count, value=jobs)
     if stats is None:
-        return {"swept": False, "reason": "a relay is running"}
+        return {"swept": False, "reason": "a relay is running", "jobs_dispatched": jobs}
     metrics.add_metric(name="OutboxSwept", unit=MetricUnit.Count, value=stats.published)
-    return {"swept": True, "published": stats.published, "repaired": stats.repaired}
+    return {
+        "swept": True,
+        "published": stats.published,
+        "repaired": stats.repaired,
+        "jobs_dispatched": jobs,
+    }

@@ -24,8 +24,9 @@ STREAM_PORT = int(os.environ.get("LADDER_DEV_STREAM_PORT", "8001"))
 HOST = "127.0.0.1"
 
 # AWS resources the stack expects, created in the moto server at start.
-LOCAL_QUEUES = ("ladder-jobs", "ladder-jobs-dlq")
+JOBS_QUEUE, JOBS_DLQ = "ladder-jobs", "ladder-jobs-dlq"
 LOCAL_BUCKETS = ("ladder-backups",)
+LOCAL_VISIBILITY_TIMEOUT = 10  # seconds before a failed job is retried locally
 FAKE_AWS_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -55,7 +56,7 @@ def start_redis(stack: ExitStack) -> str:
     return url
 
 
-def start_aws(stack: ExitStack) -> str:
+def start_aws(stack: ExitStack) -> tuple[str, dict[str, str]]:
     for name, value in FAKE_AWS_CREDENTIALS.items():
         os.environ.setdefault(name, value)
     if url := os.environ.get("AWS_ENDPOINT_URL"):
@@ -69,19 +70,31 @@ def start_aws(stack: ExitStack) -> str:
         host, port = server.get_host_and_port()
         url = f"http://{host}:{port}"
         log(f"aws: in-process moto at {url}")
-    create_aws_resources(url)
-    return url
+    return url, create_aws_resources(url)
 
 
-def create_aws_resources(endpoint: str) -> None:
+def create_aws_resources(endpoint: str) -> dict[str, str]:
+    """Queues (jobs + DLQ after 5 receives, as in AWS) and buckets; returns their settings."""
+    import json
+
     import boto3
 
     sqs = boto3.client("sqs", endpoint_url=endpoint)
-    for name in LOCAL_QUEUES:
-        sqs.create_queue(QueueName=name)
+    dlq_url = sqs.create_queue(QueueName=JOBS_DLQ)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue_url = sqs.create_queue(
+        QueueName=JOBS_QUEUE,
+        Attributes={
+            "VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}),
+        },
+    )["QueueUrl"]
     s3 = boto3.client("s3", endpoint_url=endpoint)
     for name in LOCAL_BUCKETS:
         s3.create_bucket(Bucket=name)
+    return {"LADDER_JOBS_QUEUE_URL": queue_url, "LADDER_JOBS_DLQ_URL": dlq_url}
 
 
 def start_stream_service(stack: ExitStack) -> None:
@@ -120,6 +133,24 @@ def local_schedules() -> list[tuple[str, float, object]]:
     return [("outbox sweep", 60.0, sweeper.handler)]
 
 
+def start_job_worker(stack: ExitStack, queue_url: str) -> None:
+    """Long-poll the jobs queue and call the jobs Lambda's handler: its code path, not a copy."""
+    import threading
+
+    import boto3
+
+    from functions import jobs
+    from scripts.local_worker import run_worker
+
+    stop = threading.Event()
+    client = boto3.client("sqs")
+    threading.Thread(
+        target=run_worker, args=(client, queue_url, jobs.handler, stop, log), daemon=True
+    ).start()
+    stack.callback(stop.set)
+    log("job worker: polling the jobs queue")
+
+
 def start_schedules(stack: ExitStack) -> None:
     """Invoke the scheduled Lambdas' handlers on their schedules, in threads."""
     import threading
@@ -154,10 +185,12 @@ def main() -> int:
 
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
+        aws_url, queues = start_aws(stack)
         urls = {
             "DATABASE_URL": start_postgres(stack),
             "REDIS_URL": start_redis(stack),
-            "AWS_ENDPOINT_URL": start_aws(stack),
+            "AWS_ENDPOINT_URL": aws_url,
+            **queues,
         }
         os.environ.update(urls)
         env_file = write_dev_env(
@@ -171,11 +204,13 @@ def main() -> int:
         log(f"wrote {env_file}")
 
         from ladder.api.app import create_app
-        from ladder.db.migrations import migrate
+        from ladder.maintenance import prepare_database
+        from ladder.settings import get_settings
 
-        applied = migrate(urls["DATABASE_URL"])
-        log(f"migrations applied: {applied or 'none pending'}")
+        prepared = prepare_database(get_settings())
+        log(f"migrations applied: {prepared['applied'] or 'none pending'}")
         start_stream_service(stack)
+        start_job_worker(stack, queues["LADDER_JOBS_QUEUE_URL"])
         start_schedules(stack)
         app = create_app()
         stack.callback(app.state.resources.close)

@@ -7,6 +7,7 @@ server. Everything created here is dropped at the end of the session.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -21,7 +22,10 @@ from ladder.settings import DEV_JWT_SECRET, Settings
 from scripts.local_services import any_postgres, any_redis, delete_keys, scratch_database
 
 SESSION_TAG = uuid.uuid4().hex[:10]
-TABLES = "players, matches, rating_history, event_outbox, idempotency_records, jobs"
+TABLES = (
+    "players, matches, rating_history, event_outbox, idempotency_records, jobs,"
+    " rating_rules_applied"
+)
 
 
 @pytest.fixture(scope="session")
@@ -63,14 +67,33 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     delete_keys(redis_url, prefix)
 
 
+@pytest.fixture(scope="session")
+def aws(services: ExitStack) -> dict[str, str]:
+    """An in-process moto server with the jobs queue and DLQ (redrive after 5 receives)."""
+    from moto.server import ThreadedMotoServer
+
+    from scripts.dev import FAKE_AWS_CREDENTIALS, create_aws_resources
+
+    os.environ.update(FAKE_AWS_CREDENTIALS)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    services.callback(server.stop)
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    return {"AWS_ENDPOINT_URL": endpoint, **create_aws_resources(endpoint)}
+
+
 @pytest.fixture
-def settings(database_url: str, redis_url: str, redis_prefix: str) -> Settings:
+def settings(database_url: str, redis_url: str, redis_prefix: str, aws) -> Settings:
     return Settings(
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         redis_prefix=redis_prefix,
         jwt_secret=DEV_JWT_SECRET,
         auth_mode="hs256",
+        AWS_ENDPOINT_URL=aws["AWS_ENDPOINT_URL"],
+        jobs_queue_url=aws["LADDER_JOBS_QUEUE_URL"],
+        jobs_dlq_url=aws["LADDER_JOBS_DLQ_URL"],
     )
 
 

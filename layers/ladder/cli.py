@@ -24,7 +24,16 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from ladder.db.migrations import latest_version, migrate
     from ladder.settings import get_settings
 
-    applied = migrate(get_settings().database_url, target=args.target)
+    settings = get_settings()
+    if args.target is not None:
+        applied = migrate(settings.database_url, target=args.target)
+    else:
+        from ladder.maintenance import prepare_database
+
+        outcome = prepare_database(settings)
+        applied = outcome["applied"]
+        if outcome["recalculation"]:
+            print(f"rating rules changed: recalculation {outcome['recalculation']} scheduled")
     target = args.target or latest_version()
     print(f"applied {applied}" if applied else f"nothing to apply; at version {target}")
     return 0

@@ -10,9 +10,10 @@ import psycopg
 from pydantic import BaseModel, Field
 
 from ladder.db import Database
-from ladder.errors import NotFound, Unprocessable
+from ladder.errors import Conflict, NotFound, Unprocessable
 from ladder.events import write_event
 from ladder.idempotency import IdempotentResult, run_idempotent
+from ladder.jobs.schedule import schedule_recalculation
 from ladder.models import Match, Page, RatingHistoryEntry
 from ladder.pagination import decode_cursor, encode_cursor
 from ladder.players import ensure_player_exists
@@ -62,16 +63,25 @@ def record_match(
     idempotency_key: str,
     rules: RatingRules,
     max_future_skew: timedelta,
-) -> IdempotentResult:
-    """Rate and store a match in one transaction, once per idempotency key."""
+) -> tuple[IdempotentResult, list[UUID]]:
+    """Rate and store a match in one transaction, once per idempotency key.
+
+    Returns the response and the jobs it scheduled (to dispatch after commit).
+    """
+    scheduled: dict[str, list[UUID]] = {"jobs": []}
 
     def work(conn: psycopg.Connection) -> tuple[int, dict]:
-        # A late match is rated at once; the recalculation that restores
-        # replay order is scheduled by the job pipeline (issue #4).
-        match, _is_late = _rate_and_store(conn, report, rules, max_future_skew)
+        match, is_late = _rate_and_store(conn, report, rules, max_future_skew)
+        # A late match is rated at once; a recalculation from its point
+        # restores replay order.
+        scheduled["jobs"] = (
+            [schedule_recalculation(conn, from_played_at=match.played_at, from_seq=match.seq)]
+            if is_late
+            else []
+        )
         return 201, match.model_dump(mode="json")
 
-    return run_idempotent(
+    result = run_idempotent(
         db,
         principal=principal,
         key=idempotency_key,
@@ -79,6 +89,39 @@ def record_match(
         request=report.model_dump(mode="json"),
         work=work,
     )
+    return result, [] if result.replayed else scheduled["jobs"]
+
+
+def void_match(db: Database, match_id: UUID) -> UUID:
+    """Void a match and schedule the recalculation that removes it; returns the job id."""
+
+    def work(conn: psycopg.Connection) -> UUID:
+        row = conn.execute(
+            "SELECT played_at, seq, player_a, player_b, voided FROM matches WHERE id = %s"
+            " FOR UPDATE",
+            (match_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no match with id {match_id}")
+        if row["voided"]:
+            raise Conflict(f"match {match_id} is already voided")
+        conn.execute(
+            "UPDATE matches SET voided = true, voided_at = now() WHERE id = %s", (match_id,)
+        )
+        job_id = schedule_recalculation(conn, from_played_at=row["played_at"], from_seq=row["seq"])
+        write_event(
+            conn,
+            "match.voided",
+            {
+                "match_id": match_id,
+                "player_a": row["player_a"],
+                "player_b": row["player_b"],
+                "job_id": job_id,
+            },
+        )
+        return job_id
+
+    return db.run(work)
 
 
 def _rate_and_store(

@@ -51,9 +51,13 @@ def expected_score(rating_a: float, rating_b: float) -> float:
 
 def k_factor(standing: Standing, rules: RatingRules) -> float:
     """K from the state before the match."""
-    if standing.games < rules.provisional_games:
+    return _k(standing.rating, standing.games, rules)
+
+
+def _k(rating: float, games: int, rules: RatingRules) -> float:
+    if games < rules.provisional_games:
         return rules.k_provisional
-    if standing.rating < rules.master_threshold:
+    if rating < rules.master_threshold:
         return rules.k_established
     return rules.k_master
 
@@ -62,12 +66,19 @@ def rate(a: Standing, b: Standing, score_a: float, rules: RatingRules) -> tuple[
     """Both players' standings after a match in which A scored `score_a`."""
     if score_a not in VALID_SCORES:
         raise ValueError(f"score_a must be one of {VALID_SCORES}, got {score_a!r}")
-    expected_a = expected_score(a.rating, b.rating)
-    expected_b = expected_score(b.rating, a.rating)
-    score_b = 1 - score_a
+    after_a, after_b = rate_values(a.rating, a.games, b.rating, b.games, score_a, rules)
+    return Standing(after_a, a.games + 1), Standing(after_b, b.games + 1)
+
+
+def rate_values(
+    rating_a: float, games_a: int, rating_b: float, games_b: int, score_a: float, rules: RatingRules
+) -> tuple[float, float]:
+    """`rate` on plain numbers: the bulk recalculation's inner loop, without allocations."""
+    expected_a = expected_score(rating_a, rating_b)
+    expected_b = expected_score(rating_b, rating_a)
     return (
-        Standing(a.rating + k_factor(a, rules) * (score_a - expected_a), a.games + 1),
-        Standing(b.rating + k_factor(b, rules) * (score_b - expected_b), b.games + 1),
+        rating_a + _k(rating_a, games_a, rules) * (score_a - expected_a),
+        rating_b + _k(rating_b, games_b, rules) * ((1 - score_a) - expected_b),
     )
 
 

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     public_api_url: str = Field(
         "http://127.0.0.1:8000", description="The API's public URL, for the leaderboard page."
     )
+    jobs_queue_url: str | None = Field(
+        None, description="SQS queue of background jobs; unset: jobs are recorded, not sent."
+    )
+    jobs_dlq_url: str | None = Field(None, description="The jobs queue's dead-letter queue.")
     cors_origins: str = Field(
         "*", description="Comma-separated origins allowed to read the API from a browser."
     )

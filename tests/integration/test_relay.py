@@ -1,5 +1,6 @@
 """The relay: one leader, gap-free and duplicate-free publishing through crashes."""
 
+import importlib
 import signal
 import threading
 import time
@@ -137,11 +138,13 @@ def test_the_scheduled_sweeper_lambda_publishes_leftovers(settings, monkeypatch)
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
+    sweeper = importlib.reload(sweeper)
     try:
         publish(settings.database_url, 30)
         event = {"source": "aws.scheduler", "detail": {}}
         result = sweeper.handler(event, LambdaContext("ladder-sweeper"))
-        assert result == {"swept": True, "published": 30, "repaired": 0}
+        assert result == {"swept": True, "published": 30, "repaired": 0, "jobs_dispatched": 0}
         assert_log_is_whole(settings, 30)
     finally:
+        sweeper.resources.close()
         get_settings.cache_clear()

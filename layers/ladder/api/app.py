@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from ladder.api.problems import install_problem_handlers
-from ladder.api.routers import health, leaderboard, matches, players
+from ladder.api.routers import admin, health, leaderboard, matches, players
 from ladder.resources import Resources
 from ladder.settings import get_settings
 
@@ -26,6 +26,6 @@ def create_app(resources: Resources | None = None) -> FastAPI:
         allow_methods=["GET"],
     )
     install_problem_handlers(app)
-    for module in (health, players, matches, leaderboard):
+    for module in (health, players, matches, leaderboard, admin):
         app.include_router(module.router)
     return app

@@ -11,9 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ladder.api.deps import require_scope, resources
-from ladder.auth import SCOPE_WRITE, Principal
+from ladder.auth import SCOPE_ADMIN, SCOPE_WRITE, Principal
+from ladder.jobs.schedule import dispatch
 from ladder.leaderboard import invalidate_leaderboard
-from ladder.matches import MatchReport, get_match, record_match
+from ladder.matches import MatchReport, get_match, record_match, void_match
 from ladder.models import Match
 from ladder.ratings import VALID_SCORES
 from ladder.resources import Resources
@@ -84,7 +85,7 @@ def post_match(
     principal: Principal = Depends(require_scope(SCOPE_WRITE)),
     res: Resources = Depends(resources),
 ) -> Match:
-    result = record_match(
+    result, jobs = record_match(
         res.db,
         MatchReport(**body.model_dump()),
         principal=principal.subject,
@@ -94,8 +95,29 @@ def post_match(
     )
     if not result.replayed:
         invalidate_leaderboard(res.cache)
+        dispatch(res.db, res.settings, jobs)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+class JobAccepted(BaseModel):
+    job_id: UUID
+
+
+@router.post(
+    "/{match_id}/void",
+    status_code=202,
+    summary="Void a match; a recalculation removes it from every rating",
+    responses={404: {"description": "no such match"}, 409: {"description": "already voided"}},
+)
+def post_void(
+    match_id: UUID,
+    _: Principal = Depends(require_scope(SCOPE_ADMIN)),
+    res: Resources = Depends(resources),
+) -> JobAccepted:
+    job_id = void_match(res.db, match_id)
+    dispatch(res.db, res.settings, [job_id])
+    return JobAccepted(job_id=job_id)
 
 
 @router.get("/{match_id}", summary="A match")

@@ -1,0 +1,95 @@
+"""/v1/admin: recalculations, jobs, queues (all need ladder:admin)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from ladder.api.deps import require_scope, resources
+from ladder.api.routers.matches import JobAccepted
+from ladder.auth import SCOPE_ADMIN
+from ladder.errors import NotFound
+from ladder.jobs import queues
+from ladder.jobs.schedule import dispatch, schedule_recalculation
+from ladder.models import Page
+from ladder.resources import Resources
+
+router = APIRouter(
+    prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_scope(SCOPE_ADMIN))]
+)
+
+
+class RecalculationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    from_played_at: AwareDatetime | None = Field(
+        None, description="Recalculate matches played at or after this time; default: all."
+    )
+
+
+class JobStatus(BaseModel):
+    id: UUID
+    type: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    progress: float
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class QueueStats(BaseModel):
+    name: str
+    visible: int
+    in_flight: int
+    delayed: int
+    oldest_age_s: float | None
+    dlq_depth: int | None
+
+
+class Redriven(BaseModel):
+    moved: int
+
+
+@router.post("/recalculations", status_code=202, summary="Schedule a recalculation")
+def post_recalculation(
+    body: RecalculationRequest | None = None, res: Resources = Depends(resources)
+) -> JobAccepted:
+    since = body.from_played_at if body else None
+    job_id = res.db.run(
+        lambda conn: schedule_recalculation(
+            conn, from_played_at=since, from_seq=0 if since else None
+        )
+    )
+    dispatch(res.db, res.settings, [job_id])
+    return JobAccepted(job_id=job_id)
+
+
+@router.get("/jobs/{job_id}", summary="A job's status and progress")
+def get_job(job_id: UUID, res: Resources = Depends(resources)) -> JobStatus:
+    row = res.db.run(
+        lambda conn: conn.execute(
+            "SELECT id, type, status, progress, error, result, attempts, created_at,"
+            " started_at, finished_at FROM jobs WHERE id = %s",
+            (job_id,),
+        ).fetchone()
+    )
+    if row is None:
+        raise NotFound(f"no job with id {job_id}")
+    return JobStatus.model_validate(row)
+
+
+@router.get("/queues", summary="Depth and age of each queue, with its DLQ")
+def get_queues(res: Resources = Depends(resources)) -> Page[QueueStats]:
+    return Page[QueueStats](items=queues.queue_stats(res.settings, res.db), next_cursor=None)
+
+
+@router.post("/queues/{name}/redrive", summary="Move a queue's DLQ messages back to it")
+def post_redrive(name: str, res: Resources = Depends(resources)) -> Redriven:
+    return Redriven(moved=queues.redrive(res.settings, name))

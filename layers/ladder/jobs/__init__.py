@@ -1,0 +1,1 @@
+"""Background jobs: the envelope, scheduling and dispatch, the registry of handlers."""

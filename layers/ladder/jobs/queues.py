@@ -1,0 +1,85 @@
+"""Queue governance: depth and age of the job queues, and DLQ redrive."""
+
+from __future__ import annotations
+
+from ladder.db import Database
+from ladder.errors import NotFound, ProblemError
+from ladder.jobs.schedule import sqs_client
+from ladder.settings import Settings
+
+QUEUE_NAMES = ("jobs",)
+
+
+class QueueUnavailable(ProblemError):
+    status, title, slug = 503, "Queue unavailable", "queue-unavailable"
+
+
+def _urls(settings: Settings, name: str) -> tuple[str, str | None]:
+    if name not in QUEUE_NAMES:
+        raise NotFound(f"no queue named {name!r}; queues: {', '.join(QUEUE_NAMES)}")
+    if not settings.jobs_queue_url:
+        raise QueueUnavailable("no jobs queue is configured (LADDER_JOBS_QUEUE_URL)")
+    return settings.jobs_queue_url, settings.jobs_dlq_url
+
+
+def _depths(client, url: str) -> dict[str, int]:
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return {
+        "visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
+        "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        "delayed": int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+    }
+
+
+def queue_stats(settings: Settings, db: Database) -> list[dict]:
+    """Per queue: visible, in flight, delayed, oldest age (s), DLQ depth."""
+    client = sqs_client(settings)
+    # SQS reports the oldest message's age only as a CloudWatch metric; the
+    # jobs table knows when each waiting job was sent, which is the same fact.
+    (oldest,) = db.run(
+        lambda conn: (
+            conn.execute(
+                "SELECT extract(epoch FROM now() - min(dispatched_at)) AS age FROM jobs"
+                " WHERE status = 'queued' AND dispatched_at IS NOT NULL"
+            )
+            .fetchone()
+            .values()
+        )
+    )
+    stats = []
+    for name in QUEUE_NAMES:
+        url, dlq_url = _urls(settings, name)
+        stats.append(
+            {
+                "name": name,
+                **_depths(client, url),
+                "oldest_age_s": None if oldest is None else round(float(oldest), 3),
+                "dlq_depth": _depths(client, dlq_url)["visible"] if dlq_url else None,
+            }
+        )
+    return stats
+
+
+def redrive(settings: Settings, name: str, *, limit: int = 1000) -> int:
+    """Move up to `limit` messages from the DLQ back to the queue; return how many.
+
+    Done by receive/send/delete rather than SQS's StartMessageMoveTask so it
+    answers with a count at once and works against any SQS implementation
+    (the local stack's moto has no move tasks).
+    """
+    url, dlq_url = _urls(settings, name)
+    if not dlq_url:
+        raise QueueUnavailable(f"queue {name!r} has no DLQ configured (LADDER_JOBS_DLQ_URL)")
+    client = sqs_client(settings)
+    moved = 0
+    while moved < limit:
+        messages = client.receive_message(
+            QueueUrl=dlq_url, MaxNumberOfMessages=min(10, limit - moved), WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            client.send_message(QueueUrl=url, MessageBody=message["Body"])
+            client.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+    return moved
