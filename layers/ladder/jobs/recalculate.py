@@ -26,6 +26,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import IsolationLevel
+from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 from ladder.db import Database
@@ -112,10 +113,11 @@ def _range(start: Point | None, *, after_seq: int | None = None) -> tuple[str, t
 
 def _read_and_replay(conn: psycopg.Connection, start: Point | None, rules: RatingRules) -> Replay:
     replay = Replay()
-    (replay.watermark,) = conn.execute("SELECT coalesce(max(seq), 0) FROM matches").fetchone()
+    cur = conn.cursor(row_factory=tuple_row)
+    (replay.watermark,) = cur.execute("SELECT coalesce(max(seq), 0) FROM matches").fetchone()
     if start is not None:
         # Each player's standing just before the start point.
-        for player, rating, games in conn.execute(
+        for player, rating, games in cur.execute(
             "SELECT h.player_id::text, (array_agg(h.rating_after ORDER BY h.played_at DESC,"
             " h.seq DESC))[1], count(*) FROM rating_history h"
             " JOIN matches m ON m.id = h.match_id"
@@ -178,8 +180,9 @@ def _apply(
         staged += _stage_history(conn, tail.history)
         replay.matches = tail.matches
 
+    players = conn.cursor(row_factory=tuple_row).execute("SELECT id::text FROM players").fetchall()
     with conn.cursor().copy("COPY recalc_players_staging (id, rating, games) FROM STDIN") as copy:
-        for (player,) in conn.execute("SELECT id::text FROM players").fetchall():
+        for (player,) in players:
             rating, games = replay.standings.get(player, (rules.initial, 0))
             copy.write(f"{player}\t{rating!r}\t{games}\n")
 

@@ -1,0 +1,339 @@
+"""The job pipeline: SQS batches through functions.jobs.handler, and the recalculation."""
+
+import importlib
+import json
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from ladder.settings import get_settings
+from scripts.dev import create_aws_resources
+from scripts.local_services import LambdaContext
+from scripts.local_worker import poll_once, sqs_event
+from tests.helpers import create_player, record_match, spec_replay
+
+pytestmark = pytest.mark.usefixtures("clean_state")
+
+
+@pytest.fixture
+def queues(aws):
+    """A fresh jobs queue and DLQ for this test (redrive after 5 receives)."""
+    suffix = uuid.uuid4().hex[:8]
+    import scripts.dev as dev
+
+    names = (dev.JOBS_QUEUE, dev.JOBS_DLQ)
+    dev.JOBS_QUEUE, dev.JOBS_DLQ = f"jobs-{suffix}", f"jobs-dlq-{suffix}"
+    try:
+        urls = create_aws_resources(aws["AWS_ENDPOINT_URL"])
+    finally:
+        dev.JOBS_QUEUE, dev.JOBS_DLQ = names
+    return urls
+
+
+@pytest.fixture
+def jobs(monkeypatch, settings, queues):
+    """functions.jobs as Lambda loads it, configured for this test's database and queues."""
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "LADDER_REDIS_PREFIX": settings.redis_prefix,
+        "AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+        **queues,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    import functions.jobs
+
+    module = importlib.reload(functions.jobs)
+    yield module
+    module.resources.close()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def api(jobs):
+    """An API client wired to the same settings (so it dispatches to this test's queue)."""
+    from fastapi.testclient import TestClient
+
+    from ladder.api.app import create_app
+
+    with TestClient(create_app(jobs.resources)) as client:
+        yield client
+
+
+def sqs(settings):
+    return boto3.client("sqs", endpoint_url=settings.aws_endpoint_url)
+
+
+def envelope(job_type: str, payload: dict | None = None, job_id=None) -> str:
+    return json.dumps(
+        {"type": job_type, "id": str(job_id or uuid.uuid4()), "payload": payload or {}}
+    )
+
+
+def drain(jobs, queue_url: str, rounds: int = 50) -> None:
+    client = boto3.client("sqs")
+    for _ in range(rounds):
+        received, _ = poll_once(client, queue_url, jobs.handler, wait_seconds=0)
+        if not received:
+            return
+
+
+def stored_ratings(db) -> dict[str, tuple[float, int]]:
+    rows = db.execute("SELECT id::text, rating, games FROM players").fetchall()
+    return {r["id"]: (r["rating"], r["games"]) for r in rows}
+
+
+def replay_of(db) -> dict[str, tuple[float, int]]:
+    matches = db.execute(
+        "SELECT player_a::text AS a, player_b::text AS b, score_a FROM matches"
+        " WHERE NOT voided ORDER BY played_at, seq"
+    ).fetchall()
+    return spec_replay((m["a"], m["b"], m["score_a"]) for m in matches)
+
+
+def assert_ratings_equal_replay(db) -> None:
+    expected, stored = replay_of(db), stored_ratings(db)
+    for player, (rating, games) in stored.items():
+        want_rating, want_games = expected.get(player, (1500.0, 0))
+        assert games == want_games, player
+        assert abs(rating - want_rating) < 1e-9, player
+    # History agrees with the players' current ratings.
+    mismatched = db.execute(
+        "SELECT count(*) AS n FROM players p WHERE p.games > 0 AND p.rating <> ("
+        " SELECT rating_after FROM rating_history h WHERE h.player_id = p.id"
+        " ORDER BY played_at DESC, seq DESC LIMIT 1)"
+    ).fetchone()["n"]
+    assert mismatched == 0
+
+
+def test_a_poison_message_fails_alone_and_reaches_the_dlq_after_five_receives(
+    jobs, settings, queues, db
+):
+    client = sqs(settings)
+    good = [uuid.uuid4() for _ in range(3)]
+    for job_id in good:
+        client.send_message(
+            QueueUrl=queues["LADDER_JOBS_QUEUE_URL"],
+            MessageBody=envelope("cache.invalidate", job_id=job_id),
+        )
+    client.send_message(QueueUrl=queues["LADDER_JOBS_QUEUE_URL"], MessageBody="{not json")
+    client.send_message(
+        QueueUrl=queues["LADDER_JOBS_QUEUE_URL"], MessageBody=envelope("no.such.job")
+    )
+
+    first = client.receive_message(
+        QueueUrl=queues["LADDER_JOBS_QUEUE_URL"], MaxNumberOfMessages=10, VisibilityTimeout=0
+    )["Messages"]
+    assert len(first) == 5
+    response = jobs.handler(
+        sqs_event(first, "arn:aws:sqs:us-east-1:1:q", "us-east-1"), LambdaContext()
+    )
+    failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+    bodies = {m["MessageId"]: m["Body"] for m in first}
+    poison = sorted(bodies[i] for i in failed)
+    assert len(poison) == 2
+    assert poison[0] == "{not json"
+    assert json.loads(poison[1])["type"] == "no.such.job"
+    statuses = db.execute("SELECT id, status FROM jobs").fetchall()
+    assert {r["id"]: r["status"] for r in statuses} == {j: "succeeded" for j in good}
+
+    # The successful ones are deleted, as the event source mapping does.
+    for message in first:
+        if message["MessageId"] not in failed:
+            client.delete_message(
+                QueueUrl=queues["LADDER_JOBS_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"]
+            )
+
+    receives = 1
+    while receives < 10:
+        messages = client.receive_message(
+            QueueUrl=queues["LADDER_JOBS_QUEUE_URL"],
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            AttributeNames=["ApproximateReceiveCount"],
+        ).get("Messages", [])
+        if not messages:
+            break
+        receives += 1
+        result = jobs.handler(
+            sqs_event(messages, "arn:aws:sqs:us-east-1:1:q", "us-east-1"), LambdaContext()
+        )
+        assert len(result["batchItemFailures"]) == len(messages)
+    assert receives == 5
+    dead = client.receive_message(
+        QueueUrl=queues["LADDER_JOBS_DLQ_URL"], MaxNumberOfMessages=10
+    ).get("Messages", [])
+    assert sorted(m["Body"] for m in dead) == poison
+
+
+def test_the_same_message_delivered_twice_is_applied_once(jobs, settings, queues, db, resources):
+    job_id = uuid.uuid4()
+    body = envelope("elo.recalculate", {"from": None}, job_id)
+    client = sqs(settings)
+    for _ in range(2):
+        client.send_message(QueueUrl=queues["LADDER_JOBS_QUEUE_URL"], MessageBody=body)
+    drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+    job = db.execute("SELECT status, attempts FROM jobs WHERE id = %s", (job_id,)).fetchone()
+    assert job == {"status": "succeeded", "attempts": 1}
+    completed = db.execute(
+        "SELECT count(*) AS n FROM event_outbox WHERE type = 'recalculation.completed'"
+    ).fetchone()["n"]
+    assert completed == 1
+
+
+def test_a_late_match_is_rated_at_once_then_replayed_in_order(api, jobs, queues, db, writer):
+    ids = [create_player(api, writer, f"late_{i}")["id"] for i in range(4)]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(12):
+        at = (start + timedelta(hours=i + 1)).isoformat()
+        assert (
+            record_match(api, writer, ids[i % 4], ids[(i + 1) % 4], 1.0, played_at=at).status_code
+            == 201
+        )
+    late = record_match(api, writer, ids[0], ids[2], 0.0, played_at=start.isoformat())
+    assert late.status_code == 201
+    assert late.json()["ratings"]["a"]["before"] != 1500.0  # rated at once, on current ratings
+    job = db.execute("SELECT id, status, payload FROM jobs").fetchone()
+    assert job["status"] == "queued"
+    assert job["payload"]["from"]["seq"] == late.json()["seq"]
+
+    drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+    assert db.execute("SELECT status FROM jobs").fetchone()["status"] == "succeeded"
+    assert_ratings_equal_replay(db)
+    # The stored match shows its ratings as replayed, not as first rated.
+    replayed = api.get(f"/v1/matches/{late.json()['id']}").json()
+    assert replayed["ratings"]["a"]["before"] == 1500.0
+
+
+def test_voiding_a_match_recalculates_without_it(api, jobs, queues, db, writer, admin):
+    ids = [create_player(api, writer, f"void_{i}")["id"] for i in range(3)]
+    matches = [
+        record_match(api, writer, ids[i % 3], ids[(i + 1) % 3], 1.0).json() for i in range(9)
+    ]
+    voided = api.post(f"/v1/matches/{matches[2]['id']}/void", headers=admin)
+    assert voided.status_code == 202
+    job_id = voided.json()["job_id"]
+    assert api.post(f"/v1/matches/{matches[2]['id']}/void", headers=admin).status_code == 409
+    assert api.post(f"/v1/matches/{uuid.uuid4()}/void", headers=admin).status_code == 404
+    assert api.post(f"/v1/matches/{matches[3]['id']}/void", headers=writer).status_code == 403
+
+    drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+    status = api.get(f"/v1/admin/jobs/{job_id}", headers=admin).json()
+    assert status["status"] == "succeeded"
+    assert status["progress"] == 1.0
+    assert status["result"]["matches"] == 6  # replayed from the voided match on: 9 - 2 - 1
+    assert_ratings_equal_replay(db)
+    gone = api.get(f"/v1/matches/{matches[2]['id']}").json()
+    assert gone["voided"] is True
+    assert gone["ratings"] is None
+    types = [r["type"] for r in db.execute("SELECT type FROM event_outbox ORDER BY id")]
+    assert "match.voided" in types
+    assert types[-2:] == ["recalculation.completed", "leaderboard.changed"]
+
+
+def test_a_full_recalculation_over_in_order_matches_changes_nothing(resources, db, client, writer):
+    from ladder.jobs.recalculate import recalculate
+
+    ids = [create_player(client, writer, f"order_{i}")["id"] for i in range(6)]
+    for i in range(60):
+        record_match(client, writer, ids[i % 6], ids[(i * 5 + 1) % 6], [0.0, 0.5, 1.0][i % 3])
+    before = stored_ratings(db)
+    history_before = db.execute(
+        "SELECT player_id, match_id, rating_before, rating_after FROM rating_history"
+        " ORDER BY seq, player_id"
+    ).fetchall()
+    job_id = uuid.uuid4()
+    db.execute("INSERT INTO jobs (id, type) VALUES (%s, 'elo.recalculate')", (job_id,))
+    result = recalculate(resources.db, resources.rules, job_id=job_id, start=None)
+    assert result["players_changed"] == 0
+    after = stored_ratings(db)
+    for player, (rating, games) in before.items():
+        assert abs(after[player][0] - rating) < 1e-9
+        assert after[player][1] == games
+    history_after = db.execute(
+        "SELECT player_id, match_id, rating_before, rating_after FROM rating_history"
+        " ORDER BY seq, player_id"
+    ).fetchall()
+    assert history_after == history_before
+
+
+def test_writes_during_a_recalculation_are_not_lost(api, jobs, queues, db, writer, admin):
+    ids = [create_player(api, writer, f"busy_{i}")["id"] for i in range(8)]
+    for i in range(400):
+        record_match(api, writer, ids[i % 8], ids[(i * 3 + 1) % 8], [0.0, 0.5, 1.0][i % 3])
+    job_id = api.post("/v1/admin/recalculations", headers=admin).json()["job_id"]
+    stop = threading.Event()
+    written = []
+
+    def keep_writing():
+        i = 0
+        while not stop.is_set() and i < 200:
+            response = record_match(api, writer, ids[i % 8], ids[(i + 3) % 8], 1.0)
+            assert response.status_code == 201
+            written.append(response.json()["id"])
+            i += 1
+
+    writer_thread = threading.Thread(target=keep_writing)
+    writer_thread.start()
+    drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+    stop.set()
+    writer_thread.join()
+    assert api.get(f"/v1/admin/jobs/{job_id}", headers=admin).json()["status"] == "succeeded"
+    assert written
+    assert_ratings_equal_replay(db)
+
+
+def test_recalculation_requests_and_job_status_need_admin(api, writer, admin):
+    assert api.post("/v1/admin/recalculations", headers=writer).status_code == 403
+    assert api.post("/v1/admin/recalculations").status_code == 401
+    job = api.post(
+        "/v1/admin/recalculations", json={"from_played_at": "2026-01-01T00:00:00Z"}, headers=admin
+    )
+    assert job.status_code == 202
+    again = api.post("/v1/admin/recalculations", headers=admin).json()
+    assert again["job_id"] == job.json()["job_id"]  # a waiting recalculation absorbs the request
+    status = api.get(f"/v1/admin/jobs/{again['job_id']}", headers=admin).json()
+    assert status["status"] == "queued"
+    assert api.get(f"/v1/admin/jobs/{uuid.uuid4()}", headers=admin).status_code == 404
+
+
+def test_queue_stats_and_redrive(api, jobs, settings, queues, admin):
+    client = sqs(settings)
+    for _ in range(3):
+        client.send_message(
+            QueueUrl=queues["LADDER_JOBS_DLQ_URL"], MessageBody=envelope("cache.invalidate")
+        )
+    client.send_message(
+        QueueUrl=queues["LADDER_JOBS_QUEUE_URL"], MessageBody=envelope("cache.invalidate")
+    )
+    stats = api.get("/v1/admin/queues", headers=admin).json()
+    assert stats["next_cursor"] is None
+    (jobs_queue,) = stats["items"]
+    assert (jobs_queue["name"], jobs_queue["visible"], jobs_queue["dlq_depth"]) == ("jobs", 1, 3)
+    assert api.post("/v1/admin/queues/nope/redrive", headers=admin).status_code == 404
+    moved = api.post("/v1/admin/queues/jobs/redrive", headers=admin).json()
+    assert moved == {"moved": 3}
+    after = api.get("/v1/admin/queues", headers=admin).json()["items"][0]
+    assert (after["visible"], after["dlq_depth"]) == (4, 0)
+
+
+def test_changed_rating_rules_schedule_a_full_recalculation(resources, db, client, writer):
+    from dataclasses import replace
+
+    from ladder.jobs.rules import sync_rating_rules
+
+    assert sync_rating_rules(resources.db, resources.rules) is None  # a new installation
+    a, b = (
+        create_player(client, writer, "rules_a")["id"],
+        create_player(client, writer, "rules_b")["id"],
+    )
+    record_match(client, writer, a, b, 1.0)
+    assert sync_rating_rules(resources.db, resources.rules) is None  # unchanged
+    job_id = sync_rating_rules(resources.db, replace(resources.rules, k_provisional=32.0))
+    job = db.execute("SELECT type, payload FROM jobs WHERE id = %s", (job_id,)).fetchone()
+    assert job == {"type": "elo.recalculate", "payload": {"from": None}}
