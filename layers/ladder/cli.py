@@ -55,6 +55,74 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recalc(args: argparse.Namespace) -> int:
+    import time
+
+    from ladder.jobs.schedule import dispatch, schedule_recalculation
+    from ladder.progress import progress
+    from ladder.resources import Resources
+    from ladder.settings import get_settings
+
+    settings = get_settings()
+    res = Resources.from_settings(settings)
+    try:
+        job_id = res.db.run(
+            lambda conn: schedule_recalculation(
+                conn, from_played_at=args.since, from_seq=0 if args.since else None
+            )
+        )
+        dispatch(res.db, settings, [job_id])
+        print(f"recalculation job {job_id}")
+        if args.no_wait:
+            return 0
+        with progress("recalculating") as bar:
+            while True:
+                job = res.db.run(
+                    lambda conn: conn.execute(
+                        "SELECT status, progress, error, result FROM jobs WHERE id = %s", (job_id,)
+                    ).fetchone()
+                )
+                bar.update(job["progress"], job["status"])
+                if job["status"] in ("succeeded", "failed"):
+                    break
+                time.sleep(0.5)
+    finally:
+        res.close()
+    if job["status"] == "failed":
+        print(f"failed: {job['error']}", file=sys.stderr)
+        return 1
+    print(f"done: {job['result']}")
+    return 0
+
+
+def cmd_queues(args: argparse.Namespace) -> int:
+    from ladder.jobs.queues import queue_stats
+    from ladder.resources import Resources
+    from ladder.settings import get_settings
+
+    res = Resources.from_settings(get_settings())
+    try:
+        stats = queue_stats(res.settings, res.db)
+    finally:
+        res.close()
+    header = ("queue", "visible", "in_flight", "delayed", "oldest_age_s", "dlq_depth")
+    print("  ".join(f"{h:>12}" for h in header))
+    for row in stats:
+        print(
+            "  ".join(f"{'-' if row[h] is None else row[h]!s:>12}" for h in ("name", *header[1:]))
+        )
+    return 0
+
+
+def _timestamp(raw: str):
+    from datetime import datetime
+
+    value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a UTC offset, e.g. 2026-01-01T00:00:00Z")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ladder", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--subject", default="ladder-cli", help="the token's `sub` claim")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     token.set_defaults(run=cmd_token)
+
+    recalc = commands.add_parser("recalc", help="recalculate ratings (all, or from a time)")
+    recalc.add_argument(
+        "--from", dest="since", type=_timestamp, help="only matches played at or after this"
+    )
+    recalc.add_argument("--no-wait", action="store_true", help="schedule and return")
+    recalc.set_defaults(run=cmd_recalc)
+
+    queues = commands.add_parser("queues", help="depth and age of the job queues")
+    queues.set_defaults(run=cmd_queues)
     return parser
 
 

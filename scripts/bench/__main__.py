@@ -23,6 +23,8 @@ def main() -> int:
             report(result)
     for result in stream.bench_fanout():
         report(result)
+    for result in recalc.bench_recalculation():
+        report(result)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(REPO)}")

@@ -80,6 +80,26 @@ def test_dev_stack_serves_and_keeps_a_player_across_a_restart(tmp_path):
         assert "REDIS_URL=" in env_file
         assert "AWS_ENDPOINT_URL=http://127.0.0.1:" in env_file
         assert httpx.get(f"{api}/ready").status_code == 200
+
+        # The CLI, run from the checkout, acts on the running stack through dev.env.
+        def ladder(*args: str) -> str:
+            done = subprocess.run(
+                [sys.executable, "-m", "ladder.cli", *args],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={
+                    k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "REDIS"))
+                },
+            )
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        recalc = ladder("recalc")  # the local worker runs it through functions.jobs
+        assert "recalculating: 100%" in recalc
+        assert "done: {'matches': 0" in recalc
+        assert "jobs" in ladder("queues")
     finally:
         output = stop_stack(first)
     assert "Traceback" not in output

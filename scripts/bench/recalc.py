@@ -1,0 +1,163 @@
+"""Recalculation: 1,000,000 matches among 10,000 players, Postgres → Postgres.
+
+Baselines, same run and database:
+- the floor: COPY the matches out and the 2,000,000 history rows in, nothing else;
+- the naive approach: per match, read both players and UPDATE each (plus its
+  two history rows), on a 20,000-match sample, extrapolated to 1,000,000.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from contextlib import ExitStack
+
+import psycopg
+
+from scripts.bench import Result
+
+PLAYERS = 10_000
+MATCHES = 1_000_000
+NAIVE_SAMPLE = 20_000
+
+GENERATE = f"""
+INSERT INTO players (id, handle, display_name, rating)
+SELECT gen_random_uuid(), 'player_' || i, 'P' || i, 1500 FROM generate_series(1, {PLAYERS}) i;
+CREATE TEMP TABLE ids AS SELECT id, row_number() OVER (ORDER BY id) AS n FROM players;
+CREATE UNIQUE INDEX ON ids (n);
+INSERT INTO matches (id, seq, played_at, player_a, player_b, score_a)
+SELECT gen_random_uuid(), g, timestamptz '2025-01-01' + g * interval '1 second', a.id, b.id,
+       (ARRAY[0, 0.5, 1])[1 + g % 3]
+FROM generate_series(1::bigint, {MATCHES}) g
+JOIN ids a ON a.n = 1 + (g * 7919) % {PLAYERS}
+JOIN ids b ON b.n = 1 + ((g * 7919) % {PLAYERS} + 1 + g % ({PLAYERS} - 1)) % {PLAYERS};
+SELECT setval('match_seq', {MATCHES});
+ANALYZE;
+"""
+
+
+def _floor(conn: psycopg.Connection) -> float:
+    from ladder.jobs.recalculate import MATCH_COLUMNS
+
+    conn.execute("CREATE TABLE floor_history (LIKE rating_history INCLUDING ALL)")
+    started = time.perf_counter()
+    data = bytearray()
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            f"COPY (SELECT {MATCH_COLUMNS} FROM matches WHERE NOT voided ORDER BY played_at, seq)"
+            " TO STDOUT"
+        ) as copy,
+    ):
+        for chunk in copy:
+            data += chunk
+    copy_out = time.perf_counter() - started
+    # The same 2M history rows ours writes (values aside), prepared before timing.
+    lines = []
+    for row in data.decode().splitlines():
+        match_id, seq, played_at, player_a, player_b, _ = row.split("\t")
+        for player in (player_a, player_b):
+            lines.append(f"{player}\t{match_id}\t{played_at}\t{seq}\t1500.0\t1510.0\n")
+    started = time.perf_counter()
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY floor_history (player_id, match_id, played_at, seq, rating_before, rating_after)"
+            " FROM STDIN"
+        ) as copy,
+    ):
+        for offset in range(0, len(lines), 10_000):
+            copy.write("".join(lines[offset : offset + 10_000]))
+    copy_in = time.perf_counter() - started
+    conn.execute("DROP TABLE floor_history")
+    return copy_out + copy_in
+
+
+def _naive(conn: psycopg.Connection) -> float:
+    """One SELECT and one UPDATE per player per match, with its history INSERTs."""
+    from ladder.ratings import RatingRules, rate_values
+
+    rules = RatingRules()
+    matches = conn.execute(
+        "SELECT id, seq, played_at, player_a, player_b, score_a FROM matches"
+        " ORDER BY played_at, seq LIMIT %s",
+        (NAIVE_SAMPLE,),
+    ).fetchall()
+    conn.execute("CREATE TABLE naive_history (LIKE rating_history INCLUDING ALL)")
+    started = time.perf_counter()
+    with conn.transaction():
+        for match_id, seq, played_at, a, b, score in matches:
+            (ra, ga), (rb, gb) = (
+                conn.execute(
+                    "SELECT rating, games FROM players WHERE id = %s FOR UPDATE", (p,)
+                ).fetchone()
+                for p in (a, b)
+            )
+            after_a, after_b = rate_values(ra, ga, rb, gb, score, rules)
+            for player, before, after, games in ((a, ra, after_a, ga), (b, rb, after_b, gb)):
+                conn.execute(
+                    "UPDATE players SET rating = %s, games = %s WHERE id = %s",
+                    (after, games + 1, player),
+                )
+                conn.execute(
+                    "INSERT INTO naive_history VALUES (%s, %s, %s, %s, %s, %s)",
+                    (player, match_id, played_at, seq, before, after),
+                )
+    elapsed = time.perf_counter() - started
+    conn.execute("DROP TABLE naive_history")
+    return elapsed * MATCHES / NAIVE_SAMPLE
+
+
+def bench_recalculation() -> list[Result]:
+    from ladder.db import Database
+    from ladder.db.migrations import migrate
+    from ladder.jobs.recalculate import recalculate
+    from ladder.ratings import RatingRules
+    from scripts.local_services import any_postgres, scratch_database
+
+    with ExitStack() as stack:
+        url = stack.enter_context(scratch_database(stack.enter_context(any_postgres()), "recalc"))
+        migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            started = time.perf_counter()
+            conn.execute(GENERATE)
+            print(
+                f"  recalc: generated {MATCHES:,} matches in {time.perf_counter() - started:.1f} s",
+                flush=True,
+            )
+            floor = _floor(conn)
+            job_id = uuid.uuid4()
+            conn.execute("INSERT INTO jobs (id, type) VALUES (%s, 'elo.recalculate')", (job_id,))
+        db = Database(url, pool_size=3)
+        stack.callback(db.close)
+        started = time.perf_counter()
+        result = recalculate(db, RatingRules(), job_id=job_id, start=None)
+        ours = time.perf_counter() - started
+        assert result["matches"] == MATCHES, result
+        with psycopg.connect(url, autocommit=True) as conn:
+            naive = _naive(conn)
+    label = f"{MATCHES:,} matches, {PLAYERS:,} players"
+    print(
+        f"  recalc: {MATCHES / ours:,.0f} matches/s; 10M extrapolated: {ours * 10:.0f} s",
+        flush=True,
+    )
+    return [
+        Result(
+            f"recalculation ({label})",
+            ours,
+            "s",
+            "floor: COPY matches out + 2M history rows in",
+            floor,
+            ours / floor,
+            2.0,
+        ),
+        Result(
+            f"recalculation vs naive ({label})",
+            ours,
+            "s",
+            f"one UPDATE per player per match ({NAIVE_SAMPLE:,} sample, extrapolated)",
+            naive,
+            ours / naive,
+            1.0,
+        ),
+    ]
