@@ -7,7 +7,7 @@ import sys
 from contextlib import ExitStack
 from dataclasses import asdict
 
-from scripts.bench import REPO, RESULTS, Result, api, stream
+from scripts.bench import REPO, RESULTS, Result, api, recalc, stream
 
 
 def main() -> int:
