@@ -70,8 +70,8 @@ class Replay:
     last_key: tuple[str, int] | None = None
     watermark: int = 0  # highest match seq the snapshot saw
 
-    def apply(self, rows: Iterator[list[str]], rules: RatingRules, initial: float) -> None:
-        standings, history = self.standings, self.history
+    def apply(self, rows: Iterator[list[str]], rules: RatingRules) -> None:
+        standings, history, initial = self.standings, self.history, rules.initial
         for match_id, seq, played_at, player_a, player_b, score in rows:
             a = standings.get(player_a) or standings.setdefault(player_a, [initial, 0])
             b = standings.get(player_b) or standings.setdefault(player_b, [initial, 0])
@@ -126,7 +126,7 @@ def _read_and_replay(conn: psycopg.Connection, start: Point | None, rules: Ratin
         ):
             replay.standings[player] = [rating, games]
     query, params = _range(start)
-    replay.apply(_copy_rows(conn, query, params), rules, rules.initial)
+    replay.apply(_copy_rows(conn, query, params), rules)
     return replay
 
 
@@ -176,7 +176,7 @@ def _apply(
         staged = _stage_history(conn, replay.history)
     elif late:
         tail = Replay(standings=replay.standings, matches=replay.matches)
-        tail.apply(iter(late), rules, rules.initial)
+        tail.apply(iter(late), rules)
         staged += _stage_history(conn, tail.history)
         replay.matches = tail.matches
 
