@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         None, description="SQS queue of background jobs; unset: jobs are recorded, not sent."
     )
     jobs_dlq_url: str | None = Field(None, description="The jobs queue's dead-letter queue.")
+    backup_bucket: str = Field("ladder-backups", description="S3 bucket of backups and drills.")
+    backup_kms_key_id: str | None = Field(
+        None, description="KMS key for SSE-KMS on backup objects; unset: the bucket's default."
+    )
+    backup_keep_daily: int = Field(7, ge=1, description="Daily backups retention keeps.")
+    backup_keep_weekly: int = Field(5, ge=0, description="Weekly backups retention keeps.")
     cors_origins: str = Field(
         "*", description="Comma-separated origins allowed to read the API from a browser."
     )

@@ -1,0 +1,29 @@
+"""Scheduled backup (nightly) and restore drill (weekly), invoked by EventBridge Scheduler."""
+
+from ladder.backup.backups import create_backup
+from ladder.backup.drill import run_drill
+from ladder.backup.retention import apply_retention
+from ladder.backup.store import Store
+from ladder.observability import MetricUnit, logger, metrics
+from ladder.settings import get_settings
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def backup_handler(event, context):
+    settings = get_settings()
+    store = Store(settings)
+    manifest = create_backup(settings.database_url, store)
+    metrics.add_metric(name="BackupSucceeded", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="BackupSeconds", unit=MetricUnit.Seconds, value=manifest.total_seconds)
+    retention = apply_retention(
+        store, daily=settings.backup_keep_daily, weekly=settings.backup_keep_weekly
+    )
+    return {"backup_id": manifest.id, "deleted": retention["deleted"]}
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def drill_handler(event, context):
+    settings = get_settings()
+    return run_drill(settings.database_url, Store(settings))

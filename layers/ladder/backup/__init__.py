@@ -1,0 +1,1 @@
+"""Logical backups to S3: dump, manifest, verify, restore, drills, retention."""

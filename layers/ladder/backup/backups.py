@@ -1,0 +1,274 @@
+"""Create, list, verify and restore logical backups.
+
+Layout: `backups/<UTC timestamp>/<table>.copy.gz` (COPY text, gzip) and
+`manifest.json`, written last: a backup without a manifest does not exist.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import time
+import zlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg import IsolationLevel, sql
+from psycopg.rows import tuple_row
+from pydantic import BaseModel
+
+from ladder.backup.catalog import table_checksums, tables
+from ladder.backup.store import Store
+from ladder.db.migrations import current_version, migrate
+from ladder.errors import Conflict, NotFound
+from ladder.observability import logger
+
+PREFIX = "backups/"
+FORMAT = "copy-text+gzip"
+
+Report = Callable[[float, str], None]
+
+
+def _quiet(_: float, __: str) -> None:
+    pass
+
+
+class TableEntry(BaseModel):
+    name: str
+    key: str
+    rows: int
+    bytes: int
+    sha256: str  # of the stored (compressed) object
+    checksum: str  # of the table's COPY text at the snapshot, primary-key order
+    seconds: float
+
+
+class BackupManifest(BaseModel):
+    id: str
+    format: str = FORMAT
+    schema_version: int
+    started_at: datetime
+    finished_at: datetime
+    tables: list[TableEntry]
+    encrypted_with: str | None = None
+    anonymized: bool = False
+
+    @property
+    def total_seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+def new_backup_id(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def create_backup(
+    database_url: str,
+    store: Store,
+    *,
+    backup_id: str | None = None,
+    transform: Callable[[str], Callable[[bytes], bytes]] | None = None,
+    report: Report = _quiet,
+) -> BackupManifest:
+    """Dump every table from one snapshot; `transform(table)` may rewrite its COPY text."""
+    backup_id = backup_id or new_backup_id()
+    started = datetime.now(UTC)
+    entries = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
+        with conn.transaction():  # one snapshot for every table
+            version = current_version(conn)
+            found = tables(conn)
+            for index, table in enumerate(found):
+                report(index / len(found), table.name)
+                rewrite = transform(table.name) if transform else None
+                entries.append(_dump_table(conn, store, backup_id, table, rewrite))
+    manifest = BackupManifest(
+        id=backup_id,
+        schema_version=version,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        tables=entries,
+        encrypted_with=store.kms_key_id,
+        anonymized=transform is not None,
+    )
+    store.put_json(f"{PREFIX}{backup_id}/manifest.json", manifest.model_dump(mode="json"))
+    report(1.0, "manifest written")
+    logger.info("backup created", backup_id=backup_id, seconds=manifest.total_seconds)
+    return manifest
+
+
+def _dump_table(conn, store: Store, backup_id: str, table, rewrite) -> TableEntry:
+    started = time.monotonic()
+    key = f"{PREFIX}{backup_id}/{table.name}.copy.gz"
+    writer = store.writer(key)
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip framing
+    checksum, rows, tail = hashlib.sha256(), 0, b""
+    try:
+        with conn.cursor() as cur, cur.copy(table.copy_out()) as copy:
+            for chunk in copy:
+                data = bytes(chunk)
+                if rewrite is not None:  # rewrite whole lines only
+                    data, tail = _whole_lines(tail + data)
+                    data = rewrite(data)
+                checksum.update(data)
+                rows += data.count(b"\n")
+                writer.write(compressor.compress(data))
+        if tail:
+            raise RuntimeError(f"{table.name}: COPY ended inside a line")
+        writer.write(compressor.flush())
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return TableEntry(
+        name=table.name,
+        key=key,
+        rows=rows,
+        bytes=writer.size,
+        sha256=writer.sha256,
+        checksum=checksum.hexdigest(),
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def _whole_lines(data: bytes) -> tuple[bytes, bytes]:
+    cut = data.rfind(b"\n") + 1
+    return data[:cut], data[cut:]
+
+
+def load_manifest(store: Store, backup_id: str) -> BackupManifest:
+    key = f"{PREFIX}{backup_id}/manifest.json"
+    if not store.exists(key):
+        raise NotFound(f"no complete backup {backup_id!r} (no manifest)")
+    return BackupManifest.model_validate(store.get_json(key))
+
+
+def list_backups(store: Store) -> list[dict]:
+    """Complete backups, newest first, with their last verification if any."""
+    found = []
+    for prefix in sorted(store.prefixes(PREFIX), reverse=True):
+        backup_id = prefix[len(PREFIX) :].rstrip("/")
+        if not store.exists(f"{prefix}manifest.json"):
+            continue  # interrupted or in progress: it does not exist
+        manifest = load_manifest(store, backup_id)
+        verified_key = f"{prefix}verification.json"
+        found.append(
+            {
+                "id": backup_id,
+                "state": "complete",
+                "schema_version": manifest.schema_version,
+                "started_at": manifest.started_at,
+                "seconds": manifest.total_seconds,
+                "tables": len(manifest.tables),
+                "rows": sum(t.rows for t in manifest.tables),
+                "bytes": sum(t.bytes for t in manifest.tables),
+                "anonymized": manifest.anonymized,
+                "last_verification": store.get_json(verified_key)
+                if store.exists(verified_key)
+                else None,
+            }
+        )
+    return found
+
+
+def verify_backup(store: Store, backup_id: str, report: Report = _quiet) -> dict:
+    """Re-read every object: hash and row count must match the manifest."""
+    manifest = load_manifest(store, backup_id)
+    problems = []
+    for index, entry in enumerate(manifest.tables):
+        report(index / len(manifest.tables), entry.name)
+        try:
+            with store.download_verified(entry.key, entry.sha256) as spool:
+                rows = sum(chunk.count(b"\n") for chunk in _gunzip_chunks(spool))
+            if rows != entry.rows:
+                problems.append(f"{entry.key}: {rows} rows, manifest says {entry.rows}")
+        except Exception as exc:  # each object's failure is reported by name
+            problems.append(str(exc))
+    result = {
+        "verified_at": datetime.now(UTC).isoformat(),
+        "ok": not problems,
+        "problems": problems,
+    }
+    store.put_json(f"{PREFIX}{backup_id}/verification.json", result)
+    report(1.0, "ok" if not problems else "FAILED")
+    return result
+
+
+def _gunzip_chunks(spool):
+    with gzip.GzipFile(fileobj=spool) as unzipped:
+        yield from iter(lambda: unzipped.read(1024 * 1024), b"")
+
+
+def restore_backup(
+    store: Store, backup_id: str, target_url: str, *, force: bool = False, report: Report = _quiet
+) -> BackupManifest:
+    """Restore into an empty database (or, with `force`, over one)."""
+    manifest = load_manifest(store, backup_id)
+    migrate(target_url, target=manifest.schema_version)
+    names = [t.name for t in manifest.tables]
+    with psycopg.connect(target_url, autocommit=True) as conn:
+        cur = conn.cursor(row_factory=tuple_row)
+        version = current_version(conn)
+        if version != manifest.schema_version:
+            raise Conflict(
+                f"target is at schema version {version}, backup at {manifest.schema_version}"
+            )
+        seeded = {t.name for t in tables(conn) if t.seeded}
+        nonempty = [
+            n
+            for n in names
+            if n not in seeded
+            and cur.execute(
+                sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(n))
+            ).fetchone()[0]
+        ]
+        if nonempty and not force:
+            raise Conflict(f"target database is not empty ({', '.join(nonempty)}); use --force")
+        with conn.transaction():
+            if nonempty or seeded:
+                conn.execute(
+                    sql.SQL("TRUNCATE {} CASCADE").format(
+                        sql.SQL(", ").join(sql.Identifier(n) for n in names)
+                    )
+                )
+            for index, entry in enumerate(manifest.tables):
+                report(index / len(manifest.tables), entry.name)
+                with (
+                    store.download_verified(entry.key, entry.sha256) as spool,
+                    cur.copy(
+                        sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(entry.name))
+                    ) as copy,
+                ):
+                    for chunk in _gunzip_chunks(spool):
+                        copy.write(chunk)
+            _reset_sequences(cur, names)
+    report(1.0, "restored")
+    logger.info("backup restored", backup_id=backup_id)
+    return manifest
+
+
+def _reset_sequences(cur, names: list[str]) -> None:
+    """Point every column-owned sequence (serials, identities, match_seq) past its data."""
+    owned = cur.execute(
+        "SELECT c.relname, a.attname, pg_get_serial_sequence(quote_ident(c.relname), a.attname)"
+        " FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
+        " WHERE c.relname = ANY(%s) AND c.relkind = 'r'"
+        " AND pg_get_serial_sequence(quote_ident(c.relname), a.attname) IS NOT NULL",
+        (names,),
+    ).fetchall()
+    for table, column, sequence in owned:
+        cur.execute(
+            sql.SQL("SELECT setval(%s, coalesce(max({}), 0) + 1, false) FROM {}").format(
+                sql.Identifier(column), sql.Identifier(table)
+            ),
+            (sequence,),
+        )
+
+
+def checksums_match(database_url: str, manifest: BackupManifest) -> list[str]:
+    """Tables whose checksum in `database_url` differs from the manifest's."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        actual = table_checksums(conn, [t.name for t in manifest.tables])
+    return [t.name for t in manifest.tables if actual[t.name] != t.checksum]

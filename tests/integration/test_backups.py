@@ -1,0 +1,139 @@
+"""Backups on moto S3 and real Postgres: round trip, interruption, corruption, drills."""
+
+import uuid
+
+import boto3
+import psycopg
+import pytest
+
+from ladder.backup import backups as backup_module
+from ladder.backup.backups import (
+    checksums_match,
+    create_backup,
+    list_backups,
+    restore_backup,
+    verify_backup,
+)
+from ladder.backup.drill import run_drill
+from ladder.backup.retention import backups_to_keep
+from ladder.backup.store import CorruptObject, Store
+from ladder.errors import Conflict, NotFound
+from tests.helpers import create_player, record_match
+from tests.streaming import publish
+
+pytestmark = pytest.mark.usefixtures("clean_state")
+
+
+@pytest.fixture
+def store(settings):
+    bucket = f"backups-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=settings.aws_endpoint_url).create_bucket(Bucket=bucket)
+    return Store(settings.model_copy(update={"backup_bucket": bucket}))
+
+
+@pytest.fixture
+def populated(client, writer, admin, db, resources):
+    """Rows in every table, using every column type of the schema."""
+    ids = [
+        create_player(client, writer, f"bk_{i}", email=f"p{i}@example.com")["id"] for i in range(5)
+    ]
+    for i in range(40):
+        record_match(client, writer, ids[i % 5], ids[(i + 2) % 5], [0.0, 0.5, 1.0][i % 3])
+    client.post("/v1/admin/recalculations", headers=admin)  # a jobs row (jsonb payload)
+    db.execute("INSERT INTO rating_rules_applied (rules) VALUES ('{\"initial\": 1500.0}')")
+    publish(resources.settings.database_url, 5, players_per_event=2)
+    return ids
+
+
+def test_backup_then_restore_gives_identical_data(store, settings, populated, create_database):
+    manifest = create_backup(settings.database_url, store)
+    names = [t.name for t in manifest.tables]
+    assert {"players", "matches", "rating_history", "event_outbox", "jobs"} <= set(names)
+    assert "recalc_history_staging" not in names  # unlogged scratch is not backed up
+    assert names.index("players") < names.index("matches") < names.index("rating_history")
+    assert checksums_match(settings.database_url, manifest) == []
+
+    target = create_database("restore")
+    restore_backup(store, manifest.id, target)
+    assert checksums_match(target, manifest) == []
+    with psycopg.connect(target) as conn:
+        # Sequences continue after the restored data.
+        (next_seq,) = conn.execute("SELECT nextval('match_seq')").fetchone()
+        (max_seq,) = conn.execute("SELECT max(seq) FROM matches").fetchone()
+        assert next_seq == max_seq + 1
+    with pytest.raises(Conflict, match="not empty"):
+        restore_backup(store, manifest.id, target)
+    restore_backup(store, manifest.id, target, force=True)
+    assert checksums_match(target, manifest) == []
+
+
+def test_an_interrupted_backup_leaves_no_manifest_and_does_not_exist(
+    store, settings, populated, monkeypatch
+):
+    real_dump = backup_module._dump_table
+
+    def failing_dump(conn, store_, backup_id, table, rewrite):
+        if table.name == "matches":
+            raise ConnectionError("network went away mid-upload")
+        return real_dump(conn, store_, backup_id, table, rewrite)
+
+    monkeypatch.setattr(backup_module, "_dump_table", failing_dump)
+    with pytest.raises(ConnectionError):
+        create_backup(settings.database_url, store, backup_id="20260101T000000000000Z")
+    assert not store.exists("backups/20260101T000000000000Z/manifest.json")
+    assert list_backups(store) == []
+    with pytest.raises(NotFound, match="no manifest"):
+        restore_backup(store, "20260101T000000000000Z", settings.database_url)
+
+
+def test_a_corrupted_object_fails_verify_and_restore_naming_it(
+    store, settings, populated, create_database
+):
+    manifest = create_backup(settings.database_url, store)
+    assert verify_backup(store, manifest.id)["ok"] is True
+    victim = next(t for t in manifest.tables if t.name == "matches")
+    store.client.put_object(Bucket=store.bucket, Key=victim.key, Body=b"not what was stored")
+
+    result = verify_backup(store, manifest.id)
+    assert result["ok"] is False
+    assert any(victim.key in problem for problem in result["problems"])
+    listed = list_backups(store)[0]
+    assert listed["last_verification"]["ok"] is False
+    with pytest.raises(CorruptObject, match=victim.key):
+        restore_backup(store, manifest.id, create_database("corrupt"))
+
+
+def test_the_drill_restores_the_latest_backup_and_records_success(store, settings, populated):
+    manifest = create_backup(settings.database_url, store)
+    record = run_drill(settings.database_url, store)
+    assert record["ok"] is True
+    assert record["backup_id"] == manifest.id
+    assert record["mismatched_tables"] == []
+    assert store.get_json(f"drills/{record['drill_at']}.json") == record
+    with psycopg.connect(settings.database_url) as conn:
+        leftovers = conn.execute(
+            "SELECT count(*) FROM pg_database WHERE datname = %s", (record["scratch_database"],)
+        ).fetchone()[0]
+    assert leftovers == 0
+
+
+def test_a_failed_drill_is_recorded_not_raised(store, settings, populated):
+    manifest = create_backup(settings.database_url, store)
+    victim = manifest.tables[0]
+    store.client.put_object(Bucket=store.bucket, Key=victim.key, Body=b"garbage")
+    record = run_drill(settings.database_url, store)
+    assert record["ok"] is False
+    assert victim.key in record["error"]
+    assert store.get_json(f"drills/{record['drill_at']}.json")["ok"] is False
+
+
+def test_retention_keeps_exactly_the_daily_and_weekly_backups():
+    ids = [f"202611{day:02d}T0{hour}0000000000Z" for day in range(1, 29) for hour in (1, 5)]
+    keep = backups_to_keep(ids, daily=3, weekly=2)
+    # The newest of each of the last 3 days, and of each of the last 2 ISO weeks.
+    assert keep == {
+        "20261128T050000000000Z",  # day 28 (week 48, newest of that week too)
+        "20261127T050000000000Z",
+        "20261126T050000000000Z",
+        "20261122T050000000000Z",  # Sunday: the newest of week 47
+    }
