@@ -128,9 +128,13 @@ def start_stream_service(stack: ExitStack) -> None:
 
 # (name, every seconds, handler): what EventBridge Scheduler invokes in AWS.
 def local_schedules() -> list[tuple[str, float, object]]:
-    from functions import sweeper
+    from functions import backups, sweeper
 
-    return [("outbox sweep", 60.0, sweeper.handler)]
+    return [
+        ("outbox sweep", 60.0, sweeper.handler),
+        ("backup", 24 * 3600.0, backups.backup_handler),
+        ("restore drill", 7 * 24 * 3600.0, backups.drill_handler),
+    ]
 
 
 def start_job_worker(stack: ExitStack, queue_url: str) -> None:

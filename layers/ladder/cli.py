@@ -114,6 +114,42 @@ def cmd_queues(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from ladder.backup import backups
+    from ladder.backup.store import Store
+    from ladder.progress import progress
+    from ladder.settings import get_settings
+
+    settings = get_settings()
+    store = Store(settings)
+    if args.action == "list":
+        for b in backups.list_backups(store):
+            verified = b["last_verification"]
+            check = "unverified" if verified is None else ("ok" if verified["ok"] else "FAILED")
+            print(
+                f"{b['id']}  v{b['schema_version']}  {b['tables']} tables  {b['rows']} rows  "
+                f"{b['bytes']} bytes  {b['seconds']:.1f}s  {check}"
+                + ("  anonymized" if b["anonymized"] else "")
+            )
+        return 0
+    if args.action == "create":
+        with progress("backup", stream=sys.stderr) as bar:
+            manifest = backups.create_backup(settings.database_url, store, report=bar.update)
+        print(manifest.id)
+        return 0
+    if args.action == "verify":
+        with progress(f"verify {args.id}", stream=sys.stderr) as bar:
+            result = backups.verify_backup(store, args.id, report=bar.update)
+        for problem in result["problems"]:
+            print(problem, file=sys.stderr)
+        print("ok" if result["ok"] else "FAILED")
+        return 0 if result["ok"] else 1
+    with progress(f"restore {args.id}", stream=sys.stderr) as bar:
+        backups.restore_backup(store, args.id, args.target_url, force=args.force, report=bar.update)
+    print(f"restored {args.id}")
+    return 0
+
+
 def _timestamp(raw: str):
     from datetime import datetime
 
@@ -146,6 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     queues = commands.add_parser("queues", help="depth and age of the job queues")
     queues.set_defaults(run=cmd_queues)
+
+    backup = commands.add_parser("backup", help="logical backups in S3")
+    actions = backup.add_subparsers(dest="action", required=True)
+    actions.add_parser("create", help="back up every table; prints the backup's id")
+    actions.add_parser("list", help="complete backups, newest first")
+    verify = actions.add_parser("verify", help="re-read a backup's objects: hashes and counts")
+    verify.add_argument("id")
+    restore = actions.add_parser("restore", help="restore a backup into an empty database")
+    restore.add_argument("id")
+    restore.add_argument("--target-url", required=True, help="database to restore into")
+    restore.add_argument("--force", action="store_true", help="replace a non-empty target")
+    backup.set_defaults(run=cmd_backup)
     return parser
 
 

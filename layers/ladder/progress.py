@@ -13,15 +13,16 @@ class Progress(Protocol):
 
 
 class _Lines:
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, stream) -> None:
         self.description = description
+        self.stream = stream
         self.shown = -1
 
     def update(self, fraction: float, note: str = "") -> None:
         percent = int(fraction * 100)
         if percent // 10 > self.shown // 10 or (percent == 100 and self.shown != 100):
             self.shown = percent
-            print(f"{self.description}: {percent}% {note}".rstrip(), flush=True)
+            print(f"{self.description}: {percent}% {note}".rstrip(), file=self.stream, flush=True)
 
 
 class _Bar:
@@ -33,15 +34,16 @@ class _Bar:
 
 
 @contextlib.contextmanager
-def progress(description: str) -> Iterator[Progress]:
-    """A reporter of fractions in [0, 1]; rich's bar when stdout is a terminal."""
+def progress(description: str, stream=None) -> Iterator[Progress]:
+    """A reporter of fractions in [0, 1] on `stream` (stdout): a bar on a terminal."""
+    stream = stream or sys.stdout
     try:
         import rich.progress as rp
     except ImportError:
         rp = None
-    if rp is None or not sys.stdout.isatty():
-        yield _Lines(description)
+    if rp is None or not stream.isatty():
+        yield _Lines(description, stream)
         return
     columns = (*rp.Progress.get_default_columns(), rp.TextColumn("{task.fields[note]}"))
-    with rp.Progress(*columns) as bar:
+    with rp.Progress(*columns, console=rp.Console(file=stream)) as bar:
         yield _Bar(bar, bar.add_task(description, total=100, note=""))

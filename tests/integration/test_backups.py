@@ -137,3 +137,45 @@ def test_retention_keeps_exactly_the_daily_and_weekly_backups():
         "20261126T050000000000Z",
         "20261122T050000000000Z",  # Sunday: the newest of week 47
     }
+
+
+def test_the_cli_creates_lists_verifies_and_restores(
+    store, settings, populated, create_database, monkeypatch, capsys
+):
+    from ladder.cli import main
+    from ladder.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", settings.aws_endpoint_url)
+    monkeypatch.setenv("LADDER_BACKUP_BUCKET", store.bucket)
+    get_settings.cache_clear()
+    try:
+        assert main(["backup", "create"]) == 0
+        out = capsys.readouterr()
+        backup_id = out.out.strip()
+        assert "backup: 100%" in out.err  # progress goes to stderr, the id to stdout
+        assert main(["backup", "list"]) == 0
+        assert capsys.readouterr().out.startswith(f"{backup_id}  v")
+        assert main(["backup", "verify", backup_id]) == 0
+        target = create_database("cli_restore")
+        assert main(["backup", "restore", backup_id, "--target-url", target]) == 0
+        assert checksums_match(target, backup_module.load_manifest(store, backup_id)) == []
+    finally:
+        get_settings.cache_clear()
+
+
+def test_admin_backups_start_a_backup_job_and_list_complete_backups(
+    client, admin, writer, resources
+):
+    from ladder.jobs.runner import run_job
+    from ladder.jobs.schedule import Envelope
+
+    assert client.post("/v1/admin/backups", headers=writer).status_code == 403
+    started = client.post("/v1/admin/backups", headers=admin)
+    assert started.status_code == 202
+    job_id = started.json()["job_id"]
+    result = run_job(resources, Envelope(type="backup.create", id=job_id))
+    listed = client.get("/v1/admin/backups", headers=admin).json()
+    assert result["backup_id"] in [b["id"] for b in listed["items"]]
+    status = client.get(f"/v1/admin/jobs/{job_id}", headers=admin).json()
+    assert (status["status"], status["result"]["backup_id"]) == ("succeeded", result["backup_id"])

@@ -16,7 +16,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from ladder.jobs.recalculate import Point, recalculate
-from ladder.jobs.schedule import INVALIDATE_CACHE, RECALCULATE, Envelope
+from ladder.jobs.schedule import BACKUP, INVALIDATE_CACHE, RECALCULATE, Envelope
 from ladder.leaderboard import invalidate_leaderboard
 from ladder.observability import MetricUnit, logger, metrics
 from ladder.resources import Resources
@@ -65,11 +65,23 @@ def _invalidate_cache(job: Job) -> dict:
     return {"invalidated": ["leaderboard"]}
 
 
+def _backup(job: Job) -> dict:
+    from ladder.backup.backups import create_backup
+    from ladder.backup.store import Store
+
+    settings = job.resources.settings
+    manifest = create_backup(
+        settings.database_url, Store(settings), report=lambda fraction, _: job.progress(fraction)
+    )
+    return {"backup_id": manifest.id, "seconds": manifest.total_seconds}
+
+
 # The registry: job type → handler. A handler may complete its job itself
 # (in its own transaction, for exactly-once effects) or return a result.
 HANDLERS: dict[str, Callable[[Job], dict]] = {
     RECALCULATE: _recalculate,
     INVALIDATE_CACHE: _invalidate_cache,
+    BACKUP: _backup,
 }
 
 

@@ -22,6 +22,7 @@ from ladder.settings import Settings
 
 RECALCULATE = "elo.recalculate"
 INVALIDATE_CACHE = "cache.invalidate"
+BACKUP = "backup.create"
 
 
 class Envelope(BaseModel):

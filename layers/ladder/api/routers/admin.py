@@ -14,7 +14,7 @@ from ladder.api.routers.matches import JobAccepted
 from ladder.auth import SCOPE_ADMIN
 from ladder.errors import NotFound
 from ladder.jobs import queues
-from ladder.jobs.schedule import dispatch, schedule_recalculation
+from ladder.jobs.schedule import BACKUP, dispatch, schedule_job, schedule_recalculation
 from ladder.models import Page
 from ladder.resources import Resources
 
@@ -83,6 +83,35 @@ def get_job(job_id: UUID, res: Resources = Depends(resources)) -> JobStatus:
     if row is None:
         raise NotFound(f"no job with id {job_id}")
     return JobStatus.model_validate(row)
+
+
+class BackupSummary(BaseModel):
+    id: str
+    state: str
+    schema_version: int
+    started_at: datetime
+    seconds: float
+    tables: int
+    rows: int
+    bytes: int
+    anonymized: bool
+    last_verification: dict[str, Any] | None
+
+
+@router.post("/backups", status_code=202, summary="Start a backup (runs as a job)")
+def post_backup(res: Resources = Depends(resources)) -> JobAccepted:
+    job_id = res.db.run(lambda conn: schedule_job(conn, BACKUP, {}))
+    dispatch(res.db, res.settings, [job_id])
+    return JobAccepted(job_id=job_id)
+
+
+@router.get("/backups", summary="Complete backups, newest first, with their last verification")
+def get_backups(res: Resources = Depends(resources)) -> Page[BackupSummary]:
+    from ladder.backup.backups import list_backups
+    from ladder.backup.store import Store
+
+    found = list_backups(Store(res.settings))
+    return Page[BackupSummary](items=found, next_cursor=None)
 
 
 @router.get("/queues", summary="Depth and age of each queue, with its DLQ")
