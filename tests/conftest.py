@@ -145,3 +145,32 @@ def writer() -> dict[str, str]:
 @pytest.fixture
 def admin() -> dict[str, str]:
     return bearer(SCOPE_ADMIN)
+
+
+@pytest.fixture
+def store(settings):
+    """A fresh bucket for this test's backups."""
+    import boto3
+
+    from ladder.backup.store import Store
+
+    bucket = f"backups-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=settings.aws_endpoint_url).create_bucket(Bucket=bucket)
+    return Store(settings.model_copy(update={"backup_bucket": bucket}))
+
+
+@pytest.fixture
+def populated(client, writer, admin, db, resources):
+    """Rows in every table, using every column type of the schema."""
+    from tests.helpers import create_player, record_match
+    from tests.streaming import publish
+
+    ids = [
+        create_player(client, writer, f"bk_{i}", email=f"p{i}@example.com")["id"] for i in range(5)
+    ]
+    for i in range(40):
+        record_match(client, writer, ids[i % 5], ids[(i + 2) % 5], [0.0, 0.5, 1.0][i % 3])
+    client.post("/v1/admin/recalculations", headers=admin)  # a jobs row (jsonb payload)
+    db.execute("INSERT INTO rating_rules_applied (rules) VALUES ('{\"initial\": 1500.0}')")
+    publish(resources.settings.database_url, 5, players_per_event=2)
+    return ids

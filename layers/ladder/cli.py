@@ -150,6 +150,21 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_anonymize(args: argparse.Namespace) -> int:
+    from ladder.anonymize.export import export_anonymized
+    from ladder.backup.store import Store
+    from ladder.progress import progress
+    from ladder.settings import get_settings
+
+    settings = get_settings()
+    with progress("anonymized export", stream=sys.stderr) as bar:
+        manifest = export_anonymized(
+            settings.database_url, Store(settings), settings.anonymize_salt or "", report=bar.update
+        )
+    print(manifest.id)
+    return 0
+
+
 def _timestamp(raw: str):
     from datetime import datetime
 
@@ -194,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--target-url", required=True, help="database to restore into")
     restore.add_argument("--force", action="store_true", help="replace a non-empty target")
     backup.set_defaults(run=cmd_backup)
+
+    anonymize = commands.add_parser("anonymize", help="anonymized exports for staging")
+    anonymize_actions = anonymize.add_subparsers(dest="action", required=True)
+    anonymize_actions.add_parser("export", help="an anonymized backup; prints its id")
+    anonymize.set_defaults(run=cmd_anonymize)
     return parser
 
 

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     )
     backup_keep_daily: int = Field(7, ge=1, description="Daily backups retention keeps.")
     backup_keep_weekly: int = Field(5, ge=0, description="Weekly backups retention keeps.")
+    anonymize_salt: str | None = Field(
+        None, description="Secret salt of anonymized exports' hashes (required to export)."
+    )
     cors_origins: str = Field(
         "*", description="Comma-separated origins allowed to read the API from a browser."
     )

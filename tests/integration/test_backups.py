@@ -1,8 +1,5 @@
 """Backups on moto S3 and real Postgres: round trip, interruption, corruption, drills."""
 
-import uuid
-
-import boto3
 import psycopg
 import pytest
 
@@ -16,33 +13,10 @@ from ladder.backup.backups import (
 )
 from ladder.backup.drill import run_drill
 from ladder.backup.retention import backups_to_keep
-from ladder.backup.store import CorruptObject, Store
+from ladder.backup.store import CorruptObject
 from ladder.errors import Conflict, NotFound
-from tests.helpers import create_player, record_match
-from tests.streaming import publish
 
 pytestmark = pytest.mark.usefixtures("clean_state")
-
-
-@pytest.fixture
-def store(settings):
-    bucket = f"backups-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=settings.aws_endpoint_url).create_bucket(Bucket=bucket)
-    return Store(settings.model_copy(update={"backup_bucket": bucket}))
-
-
-@pytest.fixture
-def populated(client, writer, admin, db, resources):
-    """Rows in every table, using every column type of the schema."""
-    ids = [
-        create_player(client, writer, f"bk_{i}", email=f"p{i}@example.com")["id"] for i in range(5)
-    ]
-    for i in range(40):
-        record_match(client, writer, ids[i % 5], ids[(i + 2) % 5], [0.0, 0.5, 1.0][i % 3])
-    client.post("/v1/admin/recalculations", headers=admin)  # a jobs row (jsonb payload)
-    db.execute("INSERT INTO rating_rules_applied (rules) VALUES ('{\"initial\": 1500.0}')")
-    publish(resources.settings.database_url, 5, players_per_event=2)
-    return ids
 
 
 def test_backup_then_restore_gives_identical_data(store, settings, populated, create_database):

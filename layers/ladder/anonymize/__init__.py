@@ -1,0 +1,1 @@
+"""Anonymized exports for staging: a column policy and the export that applies it."""
