@@ -153,3 +153,51 @@ def test_admin_backups_start_a_backup_job_and_list_complete_backups(
     assert result["backup_id"] in [b["id"] for b in listed["items"]]
     status = client.get(f"/v1/admin/jobs/{job_id}", headers=admin).json()
     assert (status["status"], status["result"]["backup_id"]) == ("succeeded", result["backup_id"])
+
+
+def test_a_200_mb_table_is_backed_up_with_bounded_memory(store, settings, db):
+    import json
+    import subprocess
+    import sys
+
+    db.execute(
+        "INSERT INTO event_outbox (type, topics, payload)"
+        " SELECT 'leaderboard.changed', ARRAY['leaderboard'],"
+        " jsonb_build_object('reason', (SELECT string_agg(md5(random()::text || g || i), '')"
+        "                                FROM generate_series(1, 30) i), 'players', '[]'::jsonb)"
+        " FROM generate_series(1, 200000) g"
+    )
+    size = db.execute("SELECT pg_total_relation_size('event_outbox') AS s").fetchone()["s"]
+    assert size > 200 * 1024 * 1024
+    script = """
+import json, sys
+from ladder.backup.backups import create_backup
+from ladder.backup.store import Store
+from ladder.settings import Settings
+def kib(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])
+settings = Settings.model_validate_json(sys.argv[1])
+store = Store(settings)
+before = kib("VmRSS:")
+manifest = create_backup(settings.database_url, store)
+rows = sum(t.rows for t in manifest.tables)
+print(json.dumps({"before": before, "peak": kib("VmHWM:"), "rows": rows}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script, store_settings(settings, store).model_dump_json()],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    assert measured["rows"] >= 200_000
+    growth_mib = (measured["peak"] - measured["before"]) / 1024
+    print(f"backup of a {size >> 20} MiB table: peak RSS grew {growth_mib:.1f} MiB")
+    assert growth_mib < 64, f"peak RSS grew {growth_mib:.0f} MiB for a {size >> 20} MiB table"
+
+
+def store_settings(settings, store):
+    return settings.model_copy(update={"backup_bucket": store.bucket})
