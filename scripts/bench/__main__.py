@@ -7,7 +7,7 @@ import sys
 from contextlib import ExitStack
 from dataclasses import asdict
 
-from scripts.bench import REPO, RESULTS, Result, api, recalc, stream
+from scripts.bench import REPO, RESULTS, Result, api, backup, recalc, stream
 
 
 def main() -> int:
@@ -24,6 +24,8 @@ def main() -> int:
     for result in stream.bench_fanout():
         report(result)
     for result in recalc.bench_recalculation():
+        report(result)
+    for result in backup.bench_backup():
         report(result)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
