@@ -70,7 +70,6 @@ def bench_backup() -> list[Result]:
     from ladder.backup.store import Store
     from ladder.db.migrations import migrate
     from ladder.settings import Settings
-    from scripts.dev import FAKE_AWS_CREDENTIALS
     from scripts.local_services import any_postgres, free_port, scratch_database
 
     with ExitStack() as stack:
