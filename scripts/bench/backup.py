@@ -70,6 +70,7 @@ def bench_backup() -> list[Result]:
     from ladder.backup.store import Store
     from ladder.db.migrations import migrate
     from ladder.settings import Settings
+    from scripts.dev import FAKE_AWS_CREDENTIALS
     from scripts.local_services import any_postgres, free_port, scratch_database
 
     with ExitStack() as stack:
@@ -93,7 +94,7 @@ def bench_backup() -> list[Result]:
         )
         stack.callback(moto.terminate)
         time.sleep(2)
-        os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
+        os.environ.update(FAKE_AWS_CREDENTIALS)
         settings = Settings(
             DATABASE_URL=source,
             AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
