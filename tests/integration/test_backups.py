@@ -30,6 +30,7 @@ def test_backup_then_restore_gives_identical_data(store, settings, populated, cr
     target = create_database("restore")
     restore_backup(store, manifest.id, target)
     assert checksums_match(target, manifest) == []
+    assert schema_objects(target) == schema_objects(settings.database_url)
     with psycopg.connect(target) as conn:
         # Sequences continue after the restored data.
         (next_seq,) = conn.execute("SELECT nextval('match_seq')").fetchone()
@@ -201,3 +202,20 @@ print(json.dumps({"before": before, "peak": kib("VmHWM:"), "rows": rows}))
 
 def store_settings(settings, store):
     return settings.model_copy(update={"backup_bucket": store.bucket})
+
+
+def schema_objects(url: str) -> tuple[set, set]:
+    """Every index and constraint definition: a restore rebuilds them all."""
+    with psycopg.connect(url) as conn:
+        indexes = set(
+            conn.execute(
+                "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+            ).fetchall()
+        )
+        constraints = set(
+            conn.execute(
+                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)"
+                " FROM pg_constraint WHERE connamespace = 'public'::regnamespace"
+            ).fetchall()
+        )
+    return indexes, constraints
