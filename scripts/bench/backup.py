@@ -127,6 +127,7 @@ def bench_backup() -> list[Result]:
         subprocess.run([_pg_tool("pg_restore"), "-d", baseline, str(dump)], check=True)
         pg_restore = time.perf_counter() - started
         pg_mem = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        dump_mib = dump.stat().st_size / 2**20
 
     label = f"{size / 2**30:.2f} GiB database"
     print(

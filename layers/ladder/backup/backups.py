@@ -7,10 +7,11 @@ Layout: `backups/<UTC timestamp>/<table>.copy.gz` (COPY text, gzip) and
 from __future__ import annotations
 
 import gzip
-import hashlib
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import psycopg
@@ -18,7 +19,7 @@ from psycopg import IsolationLevel, sql
 from psycopg.rows import tuple_row
 from pydantic import BaseModel
 
-from ladder.backup.catalog import table_checksums, tables
+from ladder.backup.catalog import RowDigest, table_checksums, tables, whole_lines
 from ladder.backup.store import Store
 from ladder.db.migrations import current_version, migrate
 from ladder.errors import Conflict, NotFound
@@ -26,6 +27,7 @@ from ladder.observability import logger
 
 PREFIX = "backups/"
 FORMAT = "copy-text+gzip"
+BLOCK = 1024 * 1024  # bytes of COPY text compressed and uploaded at once
 
 Report = Callable[[float, str], None]
 
@@ -40,7 +42,7 @@ class TableEntry(BaseModel):
     rows: int
     bytes: int
     sha256: str  # of the stored (compressed) object
-    checksum: str  # of the table's COPY text at the snapshot, primary-key order
+    checksum: str  # order-independent row digest of the table at the snapshot
     seconds: float
 
 
@@ -103,39 +105,53 @@ def _dump_table(conn, store: Store, backup_id: str, table, rewrite) -> TableEntr
     started = time.monotonic()
     key = f"{PREFIX}{backup_id}/{table.name}.copy.gz"
     writer = store.writer(key)
+    digest, tail, block = RowDigest(), b"", bytearray()
+    # Compression, hashing and upload run in one worker thread (zlib, hashlib
+    # and sockets release the GIL), overlapping with reading and digesting
+    # rows here; at most a few blocks wait, so memory stays bounded.
     compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip framing
-    checksum, rows, tail = hashlib.sha256(), 0, b""
+    worker = ThreadPoolExecutor(1, thread_name_prefix="backup-upload")
+    pending: deque = deque()
+
+    def ship(data: bytes) -> None:
+        pending.append(worker.submit(lambda: writer.write(compressor.compress(data))))
+        while len(pending) > 4:
+            pending.popleft().result()
+
     try:
         with conn.cursor() as cur, cur.copy(table.copy_out()) as copy:
             for chunk in copy:
-                data = bytes(chunk)
-                if rewrite is not None:  # rewrite whole lines only
-                    data, tail = _whole_lines(tail + data)
-                    data = rewrite(data)
-                checksum.update(data)
-                rows += data.count(b"\n")
-                writer.write(compressor.compress(data))
+                lines, tail = whole_lines(tail + bytes(chunk))
+                if rewrite is not None:
+                    lines = rewrite(lines)
+                digest.update(lines)
+                block += lines
+                if len(block) >= BLOCK:
+                    ship(bytes(block))
+                    block.clear()
         if tail:
             raise RuntimeError(f"{table.name}: COPY ended inside a line")
+        ship(bytes(block))
+        while pending:
+            pending.popleft().result()
         writer.write(compressor.flush())
         writer.close()
     except BaseException:
+        for future in pending:
+            future.cancel()
+        worker.shutdown(wait=True)
         writer.abort()
         raise
+    worker.shutdown()
     return TableEntry(
         name=table.name,
         key=key,
-        rows=rows,
+        rows=digest.rows,
         bytes=writer.size,
         sha256=writer.sha256,
-        checksum=checksum.hexdigest(),
+        checksum=digest.hexdigest(),
         seconds=round(time.monotonic() - started, 3),
     )
-
-
-def _whole_lines(data: bytes) -> tuple[bytes, bytes]:
-    cut = data.rfind(b"\n") + 1
-    return data[:cut], data[cut:]
 
 
 def load_manifest(store: Store, backup_id: str) -> BackupManifest:

@@ -1,11 +1,13 @@
 """What to back up, read from the catalog (never a list in code).
 
 Every permanent table of the schema, in foreign-key order so a restore can
-load them one after the other, each read in primary-key order so its
-checksum is reproducible. Unlogged tables hold rebuildable scratch data
-(the recalculation's staging) and are skipped, as is `schema_migrations`,
-which a restore rebuilds by migrating to the backup's schema version. Tables
-commented `ladder:seeded` hold rows that migrations write.
+load them one after the other. Tables are read in physical order, as
+pg_dump reads them (no sort), and checksummed with an order-independent row
+digest, so a restored copy checksums the same whatever its row order.
+Unlogged tables hold rebuildable scratch data (the recalculation's staging)
+and are skipped, as is `schema_migrations`, which a restore rebuilds by
+migrating to the backup's schema version. Tables commented `ladder:seeded`
+hold rows that migrations write.
 """
 
 from __future__ import annotations
@@ -21,14 +23,10 @@ from psycopg.rows import tuple_row
 @dataclass(frozen=True)
 class Table:
     name: str
-    order_by: tuple[str, ...]
     seeded: bool = False
 
     def copy_out(self) -> sql.Composed:
-        order = sql.SQL(", ").join(sql.Identifier(c) for c in self.order_by)
-        return sql.SQL("COPY (SELECT * FROM {} ORDER BY {}) TO STDOUT").format(
-            sql.Identifier(self.name), order
-        )
+        return sql.SQL("COPY {} TO STDOUT").format(sql.Identifier(self.name))
 
     def copy_in(self) -> sql.Composed:
         return sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(self.name))
@@ -39,11 +37,6 @@ def tables(conn: psycopg.Connection, schema: str = "public") -> list[Table]:
     rows = cur.execute(
         """
         SELECT c.relname,
-               coalesce((SELECT array_agg(a.attname ORDER BY k.ord)
-                         FROM pg_index i
-                         CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-                         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-                         WHERE i.indrelid = c.oid AND i.indisprimary), '{}') AS pk,
                coalesce((SELECT array_agg(DISTINCT r.relname)
                          FROM pg_constraint f JOIN pg_class r ON r.oid = f.confrelid
                          WHERE f.conrelid = c.oid AND f.contype = 'f' AND r.oid <> c.oid),
@@ -56,31 +49,52 @@ def tables(conn: psycopg.Connection, schema: str = "public") -> list[Table]:
         """,
         (schema,),
     ).fetchall()
-    found = {name: (tuple(pk), set(refs)) for name, pk, refs, _ in rows}
-    seeded = {name for name, _, _, is_seeded in rows if is_seeded}
+    found = {name: set(refs) for name, refs, _ in rows}
+    seeded = {name for name, _, is_seeded in rows if is_seeded}
     ordered: list[Table] = []
     done: set[str] = set()
     while len(done) < len(found):  # topological order: referenced tables first
-        ready = [n for n, (_, refs) in found.items() if n not in done and refs <= done]
+        ready = [n for n, refs in found.items() if n not in done and refs <= done]
         if not ready:
             raise RuntimeError(f"foreign-key cycle among {sorted(set(found) - done)}")
         for name in ready:
-            pk = found[name][0]
-            if not pk:
-                raise RuntimeError(f"table {name} has no primary key; backups need one")
-            ordered.append(Table(name, pk, seeded=name in seeded))
+            ordered.append(Table(name, seeded=name in seeded))
             done.add(name)
     return ordered
 
 
+class RowDigest:
+    """An order-independent digest of COPY text: row count and the sum of 64-bit row hashes."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.total = 0
+
+    def update(self, lines: bytes) -> None:
+        """Add whole lines (`lines` ends with a newline, or is empty)."""
+        rows = lines.split(b"\n")[:-1]
+        self.rows += len(rows)
+        blake = hashlib.blake2b
+        self.total += sum(int.from_bytes(blake(r, digest_size=8).digest(), "little") for r in rows)
+
+    def hexdigest(self) -> str:
+        return f"{self.rows}:{self.total % 2**64:016x}"
+
+
 def table_checksums(conn: psycopg.Connection, names: list[str]) -> dict[str, str]:
-    """SHA-256 of each table's COPY text in primary-key order (what a backup records)."""
-    by_name = {t.name: t for t in tables(conn)}
+    """Each table's row digest, as a backup records it."""
     sums = {}
     for name in names:
-        digest = hashlib.sha256()
-        with conn.cursor() as cur, cur.copy(by_name[name].copy_out()) as copy:
+        digest, tail = RowDigest(), b""
+        with conn.cursor() as cur, cur.copy(Table(name).copy_out()) as copy:
             for chunk in copy:
-                digest.update(chunk)
+                lines, tail = whole_lines(tail + bytes(chunk))
+                digest.update(lines)
         sums[name] = digest.hexdigest()
     return sums
+
+
+def whole_lines(data: bytes) -> tuple[bytes, bytes]:
+    """`data` cut after its last newline: (whole lines, the unfinished rest)."""
+    cut = data.rfind(b"\n") + 1
+    return data[:cut], data[cut:]
