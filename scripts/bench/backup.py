@@ -132,7 +132,7 @@ def bench_backup() -> list[Result]:
     label = f"{size / 2**30:.2f} GiB database"
     print(
         f"  backup: stored {sum(t.bytes for t in manifest.tables) / 2**20:.0f} MiB in S3,"
-        f" pg_dump file {dump.stat().st_size / 2**20 if dump.exists() else 0:.0f} MiB;"
+        f" pg_dump file {dump_mib:.0f} MiB;"
         f" peak memory ours {ours_backup_mem:.0f} / {ours_restore_mem:.0f} MiB"
         f" (backup / restore growth), pg tools max RSS {pg_mem:.0f} MiB",
         flush=True,
