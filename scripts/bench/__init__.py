@@ -31,3 +31,23 @@ class Result:
             f"{self.baseline_value:.3f} {self.unit} = {self.ratio:.3g}x "
             f"(target <= {self.target}x) {verdict}"
         )
+
+
+def generate_ladder_sql(players: int, matches: int) -> str:
+    """SQL that fills an empty, migrated database with `players` and `matches`
+    (distinct random pairs, all scores, one match a second, seq in order)."""
+    return f"""
+INSERT INTO players (id, handle, display_name, email, rating)
+SELECT gen_random_uuid(), 'player_' || i, 'Player ' || i, 'p' || i || '@example.com', 1500
+FROM generate_series(1, {players}) i;
+CREATE TEMP TABLE ids AS SELECT id, row_number() OVER (ORDER BY id) AS n FROM players;
+CREATE UNIQUE INDEX ON ids (n);
+INSERT INTO matches (id, seq, played_at, player_a, player_b, score_a)
+SELECT gen_random_uuid(), g, timestamptz '2025-01-01' + g * interval '1 second', a.id, b.id,
+       (ARRAY[0, 0.5, 1])[1 + g % 3]
+FROM generate_series(1::bigint, {matches}) g
+JOIN ids a ON a.n = 1 + (g * 7919) % {players}
+JOIN ids b ON b.n = 1 + ((g * 7919) % {players} + 1 + g % ({players} - 1)) % {players};
+SELECT setval('match_seq', {matches});
+ANALYZE;
+"""

@@ -21,28 +21,21 @@ from pathlib import Path
 
 import psycopg
 
-from scripts.bench import Result
+from scripts.bench import Result, generate_ladder_sql
 
 MATCHES = 3_000_000
 PLAYERS = 20_000
 
-GENERATE = f"""
-INSERT INTO players (id, handle, display_name, email, rating, games)
-SELECT gen_random_uuid(), 'player_' || i, 'Player ' || i, 'p' || i || '@example.com',
-       1500 + random() * 400, 100 FROM generate_series(1, {PLAYERS}) i;
-CREATE TEMP TABLE ids AS SELECT id, row_number() OVER (ORDER BY id) AS n FROM players;
-CREATE UNIQUE INDEX ON ids (n);
-INSERT INTO matches (id, seq, played_at, player_a, player_b, score_a)
-SELECT gen_random_uuid(), g, timestamptz '2024-01-01' + g * interval '10 seconds', a.id, b.id,
-       (ARRAY[0, 0.5, 1])[1 + g % 3]
-FROM generate_series(1::bigint, {MATCHES}) g
-JOIN ids a ON a.n = 1 + (g * 7919) % {PLAYERS}
-JOIN ids b ON b.n = 1 + ((g * 7919) % {PLAYERS} + 1 + g % ({PLAYERS} - 1)) % {PLAYERS};
+# Players and matches, then two history rows per match, as recording writes them.
+GENERATE = (
+    generate_ladder_sql(PLAYERS, MATCHES)
+    + """
 INSERT INTO rating_history (player_id, match_id, played_at, seq, rating_before, rating_after)
 SELECT p, id, played_at, seq, 1500 + random() * 400, 1500 + random() * 400
 FROM matches CROSS JOIN LATERAL (VALUES (player_a), (player_b)) AS side(p);
 ANALYZE;
 """
+)
 
 
 def _pg_tool(name: str) -> str:

@@ -14,26 +14,13 @@ from contextlib import ExitStack
 
 import psycopg
 
-from scripts.bench import Result
+from scripts.bench import Result, generate_ladder_sql
 
 PLAYERS = 10_000
 MATCHES = 1_000_000
 NAIVE_SAMPLE = 20_000
 
-GENERATE = f"""
-INSERT INTO players (id, handle, display_name, rating)
-SELECT gen_random_uuid(), 'player_' || i, 'P' || i, 1500 FROM generate_series(1, {PLAYERS}) i;
-CREATE TEMP TABLE ids AS SELECT id, row_number() OVER (ORDER BY id) AS n FROM players;
-CREATE UNIQUE INDEX ON ids (n);
-INSERT INTO matches (id, seq, played_at, player_a, player_b, score_a)
-SELECT gen_random_uuid(), g, timestamptz '2025-01-01' + g * interval '1 second', a.id, b.id,
-       (ARRAY[0, 0.5, 1])[1 + g % 3]
-FROM generate_series(1::bigint, {MATCHES}) g
-JOIN ids a ON a.n = 1 + (g * 7919) % {PLAYERS}
-JOIN ids b ON b.n = 1 + ((g * 7919) % {PLAYERS} + 1 + g % ({PLAYERS} - 1)) % {PLAYERS};
-SELECT setval('match_seq', {MATCHES});
-ANALYZE;
-"""
+GENERATE = generate_ladder_sql(PLAYERS, MATCHES)
 
 
 def _floor(conn: psycopg.Connection) -> float:
