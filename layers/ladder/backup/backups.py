@@ -19,7 +19,7 @@ from psycopg import IsolationLevel, sql
 from psycopg.rows import tuple_row
 from pydantic import BaseModel
 
-from ladder.backup.catalog import RowDigest, table_checksums, tables, whole_lines
+from ladder.backup.catalog import checksum_query, table_checksums, tables, whole_lines
 from ladder.backup.store import Store
 from ladder.db.migrations import current_version, migrate
 from ladder.errors import Conflict, NotFound
@@ -42,7 +42,9 @@ class TableEntry(BaseModel):
     rows: int
     bytes: int
     sha256: str  # of the stored (compressed) object
-    checksum: str  # order-independent row digest of the table at the snapshot
+    # Order-independent digest of the table at the snapshot (None for an
+    # anonymized export, whose rows differ from the source's by design).
+    checksum: str | None
     seconds: float
 
 
@@ -105,10 +107,10 @@ def _dump_table(conn, store: Store, backup_id: str, table, rewrite) -> TableEntr
     started = time.monotonic()
     key = f"{PREFIX}{backup_id}/{table.name}.copy.gz"
     writer = store.writer(key)
-    digest, tail, block = RowDigest(), b"", bytearray()
+    rows, tail, block = 0, b"", bytearray()
     # Compression, hashing and upload run in one worker thread (zlib, hashlib
-    # and sockets release the GIL), overlapping with reading and digesting
-    # rows here; at most a few blocks wait, so memory stays bounded.
+    # and sockets release the GIL), overlapping with reading here; at most a
+    # few blocks wait, so memory stays bounded.
     compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip framing
     worker = ThreadPoolExecutor(1, thread_name_prefix="backup-upload")
     pending: deque = deque()
@@ -119,19 +121,28 @@ def _dump_table(conn, store: Store, backup_id: str, table, rewrite) -> TableEntr
             pending.popleft().result()
 
     try:
+        checksum = None
+        if rewrite is None:
+            (checksum,) = (
+                conn.cursor(row_factory=tuple_row).execute(checksum_query(table.name)).fetchone()
+            )
         with conn.cursor() as cur, cur.copy(table.copy_out()) as copy:
-            for chunk in copy:
-                lines, tail = whole_lines(tail + bytes(chunk))
-                if rewrite is not None:
-                    lines = rewrite(lines)
-                digest.update(lines)
-                block += lines
+            for chunk in copy:  # libpq hands over one row at a time: keep this loop thin
+                block += chunk
                 if len(block) >= BLOCK:
-                    ship(bytes(block))
+                    data, tail = whole_lines(tail + bytes(block))
                     block.clear()
-        if tail:
+                    if rewrite is not None:
+                        data = rewrite(data)
+                    rows += data.count(b"\n")
+                    ship(data)
+        data = tail + bytes(block)
+        if data and not data.endswith(b"\n"):
             raise RuntimeError(f"{table.name}: COPY ended inside a line")
-        ship(bytes(block))
+        if rewrite is not None:
+            data = rewrite(data)
+        rows += data.count(b"\n")
+        ship(data)
         while pending:
             pending.popleft().result()
         writer.write(compressor.flush())
@@ -146,10 +157,10 @@ def _dump_table(conn, store: Store, backup_id: str, table, rewrite) -> TableEntr
     return TableEntry(
         name=table.name,
         key=key,
-        rows=digest.rows,
+        rows=rows,
         bytes=writer.size,
         sha256=writer.sha256,
-        checksum=digest.hexdigest(),
+        checksum=checksum,
         seconds=round(time.monotonic() - started, 3),
     )
 
