@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     backup_kms_key_id: str | None = Field(
         None, description="KMS key for SSE-KMS on backup objects; unset: the bucket's default."
     )
+    backup_compression_level: int = Field(
+        1, ge=1, le=9, description="gzip level of backup objects (1: fastest, about 30% larger)."
+    )
     backup_keep_daily: int = Field(7, ge=1, description="Daily backups retention keeps.")
     backup_keep_weekly: int = Field(5, ge=0, description="Weekly backups retention keeps.")
     anonymize_salt: str | None = Field(

@@ -111,7 +111,7 @@ def _dump_table(conn, store: Store, backup_id: str, table, rewrite) -> TableEntr
     # Compression, hashing and upload run in one worker thread (zlib, hashlib
     # and sockets release the GIL), overlapping with reading here; at most a
     # few blocks wait, so memory stays bounded.
-    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip framing
+    compressor = zlib.compressobj(store.compression_level, zlib.DEFLATED, 31)  # gzip framing
     worker = ThreadPoolExecutor(1, thread_name_prefix="backup-upload")
     pending: deque = deque()
 

@@ -32,6 +32,7 @@ class Store:
     def __init__(self, settings: Settings, client=None) -> None:
         self.bucket = settings.backup_bucket
         self.kms_key_id = settings.backup_kms_key_id
+        self.compression_level = settings.backup_compression_level
         self.client = client or s3_client(settings)
 
     def _encryption(self) -> dict[str, str]:
