@@ -73,19 +73,21 @@ def start_aws(stack: ExitStack) -> tuple[str, dict[str, str]]:
     return url, create_aws_resources(url)
 
 
-def create_aws_resources(endpoint: str) -> dict[str, str]:
+def create_aws_resources(
+    endpoint: str, *, queue: str = JOBS_QUEUE, dlq: str = JOBS_DLQ
+) -> dict[str, str]:
     """Queues (jobs + DLQ after 5 receives, as in AWS) and buckets; returns their settings."""
     import json
 
     import boto3
 
     sqs = boto3.client("sqs", endpoint_url=endpoint)
-    dlq_url = sqs.create_queue(QueueName=JOBS_DLQ)["QueueUrl"]
+    dlq_url = sqs.create_queue(QueueName=dlq)["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
     queue_url = sqs.create_queue(
-        QueueName=JOBS_QUEUE,
+        QueueName=queue,
         Attributes={
             "VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT),
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from urllib.parse import urlencode
 
 from scripts.local_services import LambdaContext
 
@@ -59,7 +58,3 @@ def rest_event(
         "body": raw,
         "isBase64Encoded": base64_body,
     }
-
-
-def query_string(params: dict) -> str:
-    return urlencode(params)

@@ -22,15 +22,9 @@ pytestmark = pytest.mark.usefixtures("clean_state")
 def queues(aws):
     """A fresh jobs queue and DLQ for this test (redrive after 5 receives)."""
     suffix = uuid.uuid4().hex[:8]
-    import scripts.dev as dev
-
-    names = (dev.JOBS_QUEUE, dev.JOBS_DLQ)
-    dev.JOBS_QUEUE, dev.JOBS_DLQ = f"jobs-{suffix}", f"jobs-dlq-{suffix}"
-    try:
-        urls = create_aws_resources(aws["AWS_ENDPOINT_URL"])
-    finally:
-        dev.JOBS_QUEUE, dev.JOBS_DLQ = names
-    return urls
+    return create_aws_resources(
+        aws["AWS_ENDPOINT_URL"], queue=f"jobs-{suffix}", dlq=f"jobs-dlq-{suffix}"
+    )
 
 
 @pytest.fixture

@@ -69,10 +69,6 @@ class Hub:
         self._by_topic: dict[str, set[Subscriber]] = defaultdict(set)
         self._task: asyncio.Task | None = None
 
-    @property
-    def subscriber_count(self) -> int:
-        return len({s for subs in self._by_topic.values() for s in subs})
-
     async def start(self) -> None:
         self.position = await self.log.latest()
         self.ready.set()
