@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -23,9 +24,16 @@ from ladder.observability import MetricUnit, logger, metrics
 
 class Cache:
     def __init__(
-        self, url: str, *, prefix: str = "ladder:", timeout: float = 0.25, retry_after: float = 5.0
+        self,
+        url: str,
+        *,
+        prefix: str = "ladder:",
+        timeout: float = 0.25,
+        retry_after: float = 5.0,
+        password: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.url = url
+        self._password = password
         self.prefix = prefix
         self._timeout = timeout
         self._retry_after = retry_after
@@ -40,6 +48,7 @@ class Cache:
                 if self._client is None:
                     self._client = redis.Redis.from_url(
                         self.url,
+                        password=self._password(),
                         socket_timeout=self._timeout,
                         socket_connect_timeout=self._timeout,
                         health_check_interval=30,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ladder.auth import TokenVerifier
 from ladder.cache import Cache
+from ladder.credentials import redis_password
 from ladder.db import Database
 from ladder.ratings import RatingRules
 from ladder.settings import Settings
@@ -37,6 +38,7 @@ class Resources:
                 prefix=settings.redis_prefix,
                 timeout=settings.redis_timeout,
                 retry_after=settings.redis_retry_after,
+                password=lambda: redis_password(settings),
             ),
             rules=RatingRules.from_settings(settings),
             verifier=TokenVerifier(

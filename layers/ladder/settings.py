@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ENV_FILE = Path(".ladder/dev.env")
@@ -34,6 +34,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "LADDER_DATABASE_URL"),
         description="PostgreSQL connection URL (libpq form).",
     )
+    db_iam_auth: bool = Field(
+        False,
+        description="Connect with IAM tokens (RDS Proxy in AWS) instead of a password in the URL.",
+    )
     db_pool_size: int = Field(
         4, ge=1, description="Connections per process; Lambda environments use 1."
     )
@@ -44,6 +48,12 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:6379/0",
         validation_alias=AliasChoices("REDIS_URL", "LADDER_REDIS_URL"),
         description="Redis URL (`rediss://` for TLS).",
+    )
+    redis_password: SecretStr | None = Field(
+        None, description="Redis AUTH token (the Fargate task gets it from Secrets Manager)."
+    )
+    redis_password_secret_arn: str | None = Field(
+        None, description="Secrets Manager secret holding the Redis AUTH token (Lambdas)."
     )
     redis_prefix: str = Field(
         "ladder:", description="Prefix of every Redis key, so stages can share a server."

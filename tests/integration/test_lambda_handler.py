@@ -102,3 +102,13 @@ def test_the_handler_reconnects_after_its_connection_is_dropped(lambda_api, data
     )
     assert status == 200
     assert body["handle"] == "before_drop"
+
+
+def test_after_a_snapstart_restore_connections_are_reopened(lambda_api):
+    status, _, _ = invoke(lambda_api, rest_event("GET", "/v1/leaderboard"))
+    assert status == 200
+    assert lambda_api.app.state.resources.db._pool is not None
+    lambda_api.drop_connections()  # what Lambda calls after restoring the snapshot
+    assert lambda_api.app.state.resources.db._pool is None
+    status, _, _ = invoke(lambda_api, rest_event("GET", "/v1/leaderboard"))
+    assert status == 200

@@ -19,6 +19,7 @@ from psycopg.rows import tuple_row
 from ladder.anonymize.policy import FAKE, HASH, KEEP, NULL, PERSONAL_COLUMNS, POLICY, SCRUB_JSON
 from ladder.backup.backups import PREFIX, BackupManifest, _gunzip_chunks, create_backup
 from ladder.backup.store import Store
+from ladder.credentials import database_conninfo
 
 _UNESCAPE = {
     "\\\\": "\\",
@@ -130,7 +131,7 @@ def export_anonymized(database_url: str, store: Store, salt: str, report=None) -
     from ladder.backup.catalog import tables
 
     anonymizer = Anonymizer(salt)
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_conninfo(database_url)) as conn:
         names = [t.name for t in tables(conn)]
         missing = unclassified_columns(conn, names)
         if missing:

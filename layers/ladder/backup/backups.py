@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from ladder.backup.catalog import checksum_query, table_checksums, tables, whole_lines
 from ladder.backup.store import Store
+from ladder.credentials import database_conninfo
 from ladder.db.migrations import current_version, migrate
 from ladder.errors import Conflict, NotFound
 from ladder.observability import logger
@@ -79,7 +80,7 @@ def create_backup(
     backup_id = backup_id or new_backup_id()
     started = datetime.now(UTC)
     entries = []
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(database_conninfo(database_url), autocommit=True) as conn:
         conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
         with conn.transaction():  # one snapshot for every table
             version = current_version(conn)
@@ -235,7 +236,7 @@ def restore_backup(
     manifest = load_manifest(store, backup_id)
     migrate(target_url, target=manifest.schema_version)
     names = [t.name for t in manifest.tables]
-    with psycopg.connect(target_url, autocommit=True) as conn:
+    with psycopg.connect(database_conninfo(target_url), autocommit=True) as conn:
         cur = conn.cursor(row_factory=tuple_row)
         version = current_version(conn)
         if version != manifest.schema_version:
@@ -340,6 +341,6 @@ def _reset_sequences(cur, names: list[str]) -> None:
 
 def checksums_match(database_url: str, manifest: BackupManifest) -> list[str]:
     """Tables whose checksum in `database_url` differs from the manifest's."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(database_conninfo(database_url), autocommit=True) as conn:
         actual = table_checksums(conn, [t.name for t in manifest.tables])
     return [t.name for t in manifest.tables if actual[t.name] != t.checksum]

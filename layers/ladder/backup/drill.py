@@ -14,6 +14,7 @@ from psycopg import sql
 
 from ladder.backup.backups import checksums_match, list_backups, restore_backup
 from ladder.backup.store import Store
+from ladder.credentials import database_conninfo
 from ladder.observability import MetricUnit, logger, metrics
 
 
@@ -27,7 +28,7 @@ def run_drill(database_url: str, store: Store) -> dict:
         if latest is None:
             raise RuntimeError("no complete backup to drill")
         record["backup_id"] = latest["id"]
-        with psycopg.connect(database_url, autocommit=True) as conn:
+        with psycopg.connect(database_conninfo(database_url), autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
         try:
             target = psycopg.conninfo.make_conninfo(database_url, dbname=scratch)
@@ -37,7 +38,7 @@ def run_drill(database_url: str, store: Store) -> dict:
             record["mismatched_tables"] = mismatched
             record["ok"] = not mismatched
         finally:
-            with psycopg.connect(database_url, autocommit=True) as conn:
+            with psycopg.connect(database_conninfo(database_url), autocommit=True) as conn:
                 conn.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                         sql.Identifier(scratch)

@@ -21,6 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ladder.credentials import database_conninfo
 from ladder.observability import logger
 
 T = TypeVar("T")
@@ -46,7 +47,8 @@ class Database:
             with self._lock:
                 if self._pool is None:
                     self._pool = ConnectionPool(
-                        self.url,
+                        # A callable: each new connection gets a fresh IAM token.
+                        lambda: database_conninfo(self.url),
                         min_size=0,
                         max_size=self._pool_size,
                         timeout=self._timeout,

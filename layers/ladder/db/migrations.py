@@ -16,6 +16,7 @@ from importlib import resources
 import psycopg
 from psycopg.rows import tuple_row
 
+from ladder.credentials import database_conninfo
 from ladder.observability import logger
 
 # An arbitrary constant that names "ladder migrations" among advisory locks.
@@ -60,7 +61,7 @@ def migrate(url: str, *, target: int | None = None) -> list[int]:
     """Apply pending migrations up to `target` (default: all); return the versions applied."""
     migrations = [m for m in available_migrations() if target is None or m.version <= target]
     applied_now = []
-    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
+    with psycopg.connect(database_conninfo(url), autocommit=True, prepare_threshold=None) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         try:
             conn.execute(

@@ -29,6 +29,7 @@ import psycopg
 import redis
 from psycopg.rows import dict_row
 
+from ladder.credentials import database_conninfo, redis_password
 from ladder.observability import logger
 from ladder.settings import Settings
 
@@ -49,7 +50,12 @@ def stream_entry(row: dict) -> dict[str, str]:
 
 
 def redis_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=10)
+    return redis.Redis.from_url(
+        settings.redis_url,
+        password=redis_password(settings),
+        decode_responses=True,
+        socket_timeout=10,
+    )
 
 
 def stream_key(settings: Settings) -> str:
@@ -163,7 +169,7 @@ class Publisher:
 
 def _connect(settings: Settings) -> psycopg.Connection:
     return psycopg.connect(
-        settings.relay_database_url or settings.database_url,
+        database_conninfo(settings.relay_database_url or settings.database_url, settings),
         autocommit=True,
         row_factory=dict_row,
         application_name=f"ladder-relay-{os.getpid()}",

@@ -26,6 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ladder.api.problems import problem
+from ladder.credentials import database_conninfo, redis_password
 from ladder.errors import ProblemError
 from ladder.events import stream_metrics as m
 from ladder.events.hub import Hub
@@ -79,7 +80,7 @@ def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pool = AsyncConnectionPool(
-            settings.database_url,
+            lambda: database_conninfo(settings.database_url, settings),
             min_size=1,
             max_size=4,
             open=False,
@@ -88,7 +89,10 @@ def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -
         await pool.open()
         # The hub blocks on XREAD, so its client has no socket timeout.
         client = aioredis.Redis.from_url(
-            settings.redis_url, decode_responses=True, client_name="ladder-stream"
+            settings.redis_url,
+            password=redis_password(settings),
+            decode_responses=True,
+            client_name="ladder-stream",
         )
         log = EventLog(client, pool, stream_key(settings))
         hub = Hub(

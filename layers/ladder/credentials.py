@@ -1,0 +1,56 @@
+"""Credentials that AWS hands out at run time, never stored in configuration.
+
+- Postgres through RDS Proxy: IAM authentication. A token is generated for
+  each new connection (tokens live 15 minutes and are checked only at
+  connect), so every place that connects passes its URL through
+  `database_conninfo`. Locally `db_iam_auth` is off and URLs pass unchanged.
+- Redis (ElastiCache): the AUTH token. The Fargate task gets it injected as
+  `LADDER_REDIS_PASSWORD`; Lambdas read the secret named by
+  `LADDER_REDIS_PASSWORD_SECRET_ARN` through Powertools' parameters utility,
+  which caches it, on first use rather than at import (a SnapStart snapshot
+  must not carry it).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from ladder.settings import Settings, get_settings
+
+SECRET_MAX_AGE = 300  # seconds a fetched Redis token is reused before it is read again
+
+
+@lru_cache(maxsize=1)
+def _rds_client(region: str):
+    import boto3  # lazily: the Lambda runtime provides it; local runs never get here
+
+    return boto3.client("rds", region_name=region)
+
+
+def database_conninfo(url: str, settings: Settings | None = None) -> str:
+    """`url` with a fresh IAM token as its password when IAM authentication is on."""
+    settings = settings or get_settings()
+    if not settings.db_iam_auth:
+        return url
+    params = conninfo_to_dict(url)
+    token = _rds_client(settings.aws_region).generate_db_auth_token(
+        DBHostname=params["host"],
+        Port=int(params.get("port") or 5432),
+        DBUsername=params["user"],
+        Region=settings.aws_region,
+    )
+    # The proxy requires TLS; a URL that asks for stricter verification keeps it.
+    return make_conninfo(url, password=token, sslmode=params.get("sslmode") or "require")
+
+
+def redis_password(settings: Settings) -> str | None:
+    """Redis' AUTH token, if the deployment has one."""
+    if settings.redis_password is not None:
+        return settings.redis_password.get_secret_value()
+    if settings.redis_password_secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        return parameters.get_secret(settings.redis_password_secret_arn, max_age=SECRET_MAX_AGE)
+    return None

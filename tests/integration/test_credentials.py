@@ -1,0 +1,88 @@
+"""Run-time credentials: IAM tokens for Postgres behind RDS Proxy, the Redis AUTH token."""
+
+import shutil
+import subprocess
+import time
+
+import boto3
+import pytest
+import redis
+from psycopg.conninfo import conninfo_to_dict
+
+from ladder.cache import Cache
+from ladder.credentials import database_conninfo, redis_password
+from ladder.settings import Settings
+from scripts.local_services import free_port
+
+PROXY_URL = "postgresql://ladder_admin@ladder.proxy-abc.eu-west-1.rds.amazonaws.com:5532/ladder"
+
+
+def test_without_iam_auth_the_url_is_used_as_it_is():
+    assert database_conninfo(PROXY_URL, Settings(db_iam_auth=False)) == PROXY_URL
+
+
+def test_iam_auth_signs_a_token_for_the_proxy_user_and_requires_tls(aws):
+    params = conninfo_to_dict(
+        database_conninfo(PROXY_URL, Settings(db_iam_auth=True, AWS_REGION="eu-west-1"))
+    )
+    token = params["password"]
+    assert token.startswith("ladder.proxy-abc.eu-west-1.rds.amazonaws.com:5532/?")
+    assert "Action=connect" in token and "DBUser=ladder_admin" in token
+    assert "X-Amz-Signature=" in token and "eu-west-1%2Frds-db" in token
+    assert params["sslmode"] == "require"
+    assert (params["user"], params["port"], params["dbname"]) == ("ladder_admin", "5532", "ladder")
+
+
+def test_a_stricter_tls_mode_in_the_url_is_kept(aws):
+    url = f"{PROXY_URL}?sslmode=verify-full"
+    params = conninfo_to_dict(database_conninfo(url, Settings(db_iam_auth=True)))
+    assert params["sslmode"] == "verify-full"
+
+
+def test_the_redis_token_comes_from_secrets_manager(aws, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws["AWS_ENDPOINT_URL"])
+    secrets = boto3.client("secretsmanager", endpoint_url=aws["AWS_ENDPOINT_URL"])
+    arn = secrets.create_secret(Name=f"redis-token-{time.time_ns()}", SecretString="s3cr3t")["ARN"]
+    assert redis_password(Settings(redis_password_secret_arn=arn)) == "s3cr3t"
+    assert redis_password(Settings(redis_password="injected")) == "injected"
+    assert redis_password(Settings()) is None
+
+
+@pytest.fixture
+def redis_with_auth():
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("needs redis-server for AUTH")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+        + ["--appendonly", "no", "--requirepass", "tok3n"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url, password="tok3n").ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_the_cache_authenticates_with_the_token(redis_with_auth):
+    cache = Cache(redis_with_auth, password=lambda: "tok3n")
+    cache.set_json("k", {"v": 1}, ttl=60)
+    assert cache.get_json("k") == {"v": 1}
+    cache.close()
+
+
+def test_a_wrong_token_fails_open_instead_of_failing_requests(redis_with_auth):
+    cache = Cache(redis_with_auth, password=lambda: "wrong")
+    cache.set_json("k", {"v": 1}, ttl=60)  # no exception: the cache is bypassed
+    assert cache.get_json("k") is None
+    cache.close()
