@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench clean
+.PHONY: dev test lint bench synth clean
 
 $(STAMP): layers/requirements.txt layers/requirements-stream.txt layers/requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,13 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# Lambda layers (pip wheels for arm64, no Docker) and every stage's template, cdk-nag included.
+synth: $(STAMP)
+	$(BIN)/python -m scripts.build_layers
+	$(BIN)/python -m scripts.synth $(STAGES)
+
 bench: $(STAMP)
 	$(BIN)/python -m scripts.bench
 
 clean:
-	rm -rf $(VENV) .bench .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .bench .build cdk.out .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,236 @@
+"""The public API: Cognito for machine clients, the API Lambda behind a regional
+REST API with WAF, access logs, throttling and tracing.
+
+- Cognito: a user pool with a resource server `ladder` whose scopes are
+  `write` and `admin` (tokens carry `ladder/write`, which the app reads as
+  `ladder:write`), and an app client for the client-credentials grant. The
+  app verifies tokens against the pool's JWKS (`LADDER_AUTH_MODE=jwks`), so
+  API Gateway passes every request through: reads are public and each write
+  route checks its own scope.
+- The API Lambda runs with SnapStart on a published version behind the
+  `live` alias; `functions/api.py` drops connections after a restore.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.lambdas import LambdaKit
+from infra.nag import acknowledge
+
+MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+)
+SCOPES = {"write": "Record players and matches", "admin": "Operate jobs, queues and backups"}
+
+
+class Auth(Construct):
+    def __init__(self, scope: Construct, id: str, *, config: StageConfig) -> None:
+        super().__init__(scope, id)
+        self.user_pool = cognito.UserPool(
+            self,
+            "Clients",
+            self_sign_up_enabled=False,
+            sign_in_aliases=cognito.SignInAliases(username=True),
+            password_policy=cognito.PasswordPolicy(
+                min_length=14,
+                require_digits=True,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_symbols=True,
+            ),
+            mfa=cognito.Mfa.REQUIRED,
+            mfa_second_factor=cognito.MfaSecondFactor(sms=False, otp=True),
+            account_recovery=cognito.AccountRecovery.NONE,
+            removal_policy=config.removal,
+        )
+        acknowledge(
+            self.user_pool,
+            "AwsSolutions::AwsSolutions-COG8",
+            "The Plus plan's features (threat protection, passwordless) are for users; "
+            "this pool has only machine clients.",
+        )
+        acknowledge(
+            self.user_pool,
+            "AwsSolutions::AwsSolutions-COG3",
+            "The pool has no users, only client-credentials app clients (game servers); "
+            "threat protection scores user sign-ins, which never happen here.",
+        )
+        scopes = [
+            cognito.ResourceServerScope(scope_name=name, scope_description=text)
+            for name, text in SCOPES.items()
+        ]
+        self.resource_server = self.user_pool.add_resource_server(
+            "Ladder", identifier="ladder", scopes=scopes
+        )
+        self.domain = self.user_pool.add_domain(
+            "Domain",
+            cognito_domain=cognito.CognitoDomainOptions(
+                domain_prefix=f"{config.prefix}-{Aws.ACCOUNT_ID}"
+            ),
+        )
+        self.game_server_client = self.user_pool.add_client(
+            "GameServer",
+            generate_secret=True,
+            auth_flows=cognito.AuthFlow(),
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(client_credentials=True),
+                scopes=[
+                    cognito.OAuthScope.resource_server(self.resource_server, scope)
+                    for scope in scopes
+                ],
+            ),
+            access_token_validity=Duration.hours(1),
+            prevent_user_existence_errors=True,
+        )
+        self.issuer = self.user_pool.user_pool_provider_url
+        self.token_url = f"{self.domain.base_url()}/oauth2/token"
+
+
+class Api(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: StageConfig,
+        kit: LambdaKit,
+        auth: Auth,
+        cors_origin: str,
+    ) -> None:
+        super().__init__(scope, id)
+        self.function = kit.function(
+            "Handler",
+            handler="functions.api.handler",
+            description="ladder HTTP API (FastAPI via Mangum)",
+            memory_mb=config.api_memory_mb,
+            timeout=Duration.seconds(29),
+            # The live page, served by the stream service, reads the API from browsers.
+            environment={"LADDER_CORS_ORIGINS": cors_origin},
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS,
+        )
+        self.alias = lambda_.Alias(
+            self, "Live", alias_name="live", version=self.function.current_version
+        )
+        access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=config.log_retention,
+            removal_policy=config.removal,
+        )
+        self.rest_api = apigw.LambdaRestApi(
+            self,
+            "Rest",
+            handler=self.alias,
+            proxy=True,
+            description=f"{config.prefix} public API",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            deploy_options=apigw.StageOptions(
+                stage_name="live",
+                tracing_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                metrics_enabled=True,
+                throttling_rate_limit=config.api_rate_limit,
+                throttling_burst_limit=config.api_burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=False,
+                ),
+            ),
+        )
+        self.url = self.rest_api.url
+        acknowledge(
+            self.rest_api.node.find_child("CloudWatchRole"),
+            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+            "service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+            "AWS's policy that lets API Gateway write execution logs; nothing else.",
+        )
+        for finding, reason in (
+            (
+                "AwsSolutions::AwsSolutions-APIG2",
+                "The app validates every body with pydantic and answers problem+json; API "
+                "Gateway's validator would answer a different error shape.",
+            ),
+            (
+                "AwsSolutions::AwsSolutions-APIG4",
+                "Authorization is in the app: reads are public, writes check the Cognito "
+                "token's scope per route against the pool's JWKS.",
+            ),
+            (
+                "AwsSolutions::AwsSolutions-COG4",
+                "Same: the app verifies Cognito tokens itself (scopes differ per route under "
+                "one proxy resource).",
+            ),
+        ):
+            acknowledge(self.rest_api, finding, reason)
+        self.web_acl = web_acl(self, "Waf", config=config)
+        wafv2.CfnWebACLAssociation(
+            self,
+            "WafApi",
+            resource_arn=self.rest_api.deployment_stage.stage_arn,
+            web_acl_arn=self.web_acl.attr_arn,
+        )
+
+
+def web_acl(scope: Construct, id: str, *, config: StageConfig) -> wafv2.CfnWebACL:
+    """AWS managed rule groups plus a per-IP rate limit (shared by the API and the ALB)."""
+
+    def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+        return wafv2.CfnWebACL.VisibilityConfigProperty(
+            cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+        )
+
+    rules = [
+        wafv2.CfnWebACL.RuleProperty(
+            name=group,
+            priority=priority,
+            override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                    vendor_name="AWS", name=group
+                )
+            ),
+            visibility_config=visibility(group),
+        )
+        for priority, group in enumerate(MANAGED_RULE_GROUPS)
+    ]
+    rules.append(
+        wafv2.CfnWebACL.RuleProperty(
+            name="RatePerIp",
+            priority=len(rules),
+            action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                    aggregate_key_type="IP", limit=config.waf_requests_per_5_min_per_ip
+                )
+            ),
+            visibility_config=visibility("RatePerIp"),
+        )
+    )
+    return wafv2.CfnWebACL(
+        scope,
+        id,
+        scope="REGIONAL",
+        default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+        visibility_config=visibility(f"{config.prefix}-waf"),
+        rules=rules,
+    )

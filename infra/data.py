@@ -1,0 +1,183 @@
+"""Postgres (RDS, behind RDS Proxy with IAM auth and TLS) and Redis (ElastiCache).
+
+- The instance: KMS-encrypted, a non-default port, automated backups with
+  point-in-time recovery (35 days in prod, 7 elsewhere), Multi-AZ and
+  deletion protection where the stage keeps its data, `rds.force_ssl`.
+- The master secret rotates; only the proxy uses it. Everything else
+  connects to the proxy with IAM tokens, so no password is in any
+  environment (`ladder.credentials`).
+- Redis: a replication group with TLS, encryption at rest, an AUTH token
+  generated into Secrets Manager, and automatic failover when it has a replica.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.config import DB_ADMIN_USER, DB_NAME, DB_PORT, PROXY_PORT, REDIS_PORT, StageConfig
+from infra.nag import acknowledge
+from infra.network import Network
+
+ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17_6)
+
+
+class Data(Construct):
+    def __init__(
+        self, scope: Construct, id: str, *, config: StageConfig, network: Network, key: kms.IKey
+    ) -> None:
+        super().__init__(scope, id)
+        vpc = network.vpc
+        self.clients = ec2.SecurityGroup(
+            self,
+            "Clients",
+            vpc=vpc,
+            description="Lambdas and tasks using the database and Redis",
+        )
+        proxy_sg = ec2.SecurityGroup(self, "ProxySg", vpc=vpc, description="RDS Proxy")
+        db_sg = ec2.SecurityGroup(self, "DatabaseSg", vpc=vpc, description="RDS instance")
+        redis_sg = ec2.SecurityGroup(
+            self, "RedisSg", vpc=vpc, description="ElastiCache", allow_all_outbound=False
+        )
+        proxy_sg.add_ingress_rule(self.clients, ec2.Port.tcp(PROXY_PORT), "clients to the proxy")
+        db_sg.add_ingress_rule(proxy_sg, ec2.Port.tcp(DB_PORT), "the proxy to the database")
+        redis_sg.add_ingress_rule(self.clients, ec2.Port.tcp(REDIS_PORT), "clients to Redis")
+
+        parameters = rds.ParameterGroup(
+            self,
+            "Parameters",
+            engine=ENGINE,
+            parameters={"rds.force_ssl": "1", "log_min_duration_statement": "1000"},
+        )
+        self.instance = rds.DatabaseInstance(
+            self,
+            "Postgres",
+            engine=ENGINE,
+            instance_type=ec2.InstanceType(config.db_instance_class),
+            vpc=vpc,
+            vpc_subnets=network.data_subnets,
+            security_groups=[db_sg],
+            port=DB_PORT,
+            database_name=DB_NAME,
+            credentials=rds.Credentials.from_generated_secret(DB_ADMIN_USER, encryption_key=key),
+            parameter_group=parameters,
+            storage_encrypted=True,
+            storage_encryption_key=key,
+            allocated_storage=config.db_allocated_gib,
+            max_allocated_storage=config.db_max_allocated_gib,
+            storage_type=rds.StorageType.GP3,
+            multi_az=config.db_multi_az,
+            deletion_protection=config.retain_data,
+            backup_retention=Duration.days(config.db_backup_days),
+            delete_automated_backups=not config.retain_data,
+            removal_policy=RemovalPolicy.SNAPSHOT if config.retain_data else RemovalPolicy.DESTROY,
+            cloudwatch_logs_exports=["postgresql", "upgrade"],
+            cloudwatch_logs_retention=config.log_retention,
+            enable_performance_insights=True,
+            performance_insight_encryption_key=key,
+            monitoring_interval=Duration.seconds(60),
+            auto_minor_version_upgrade=True,
+            copy_tags_to_snapshot=True,
+        )
+        self.secret = self.instance.secret
+        acknowledge(
+            self.instance.node.find_child("MonitoringRole"),
+            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+            "service-role/AmazonRDSEnhancedMonitoringRole]",
+            "AWS's policy for RDS Enhanced Monitoring: publish OS metrics, nothing else.",
+        )
+        if not config.db_multi_az:
+            acknowledge(
+                self.instance,
+                "AwsSolutions::AwsSolutions-RDS3",
+                "A preview runs one instance to stay small; prod is Multi-AZ.",
+            )
+        if not config.retain_data:
+            acknowledge(
+                self.instance,
+                "AwsSolutions::AwsSolutions-RDS10",
+                "A preview is destroyed with its pull request; prod has deletion protection.",
+            )
+        self.instance.add_rotation_single_user(
+            automatically_after=Duration.days(config.db_rotation_days),
+            vpc_subnets=network.app_subnets,
+            exclude_characters=" %+~`#$&*()|[]{}:;<>?!'/@\"\\",
+        )
+        self.proxy = self.instance.add_proxy(
+            "Proxy",
+            secrets=[self.secret],
+            vpc=vpc,
+            vpc_subnets=network.data_subnets,
+            security_groups=[proxy_sg],
+            iam_auth=True,
+            require_tls=True,
+            debug_logging=False,
+        )
+        self.database_url = (
+            f"postgresql://{DB_ADMIN_USER}@{self.proxy.endpoint}:{PROXY_PORT}/{DB_NAME}"
+            "?sslmode=require"
+        )
+
+        self.redis_token = secretsmanager.Secret(
+            self,
+            "RedisToken",
+            description="ElastiCache AUTH token",
+            encryption_key=key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True, password_length=64
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        acknowledge(
+            self.redis_token,
+            "AwsSolutions::AwsSolutions-SMG4",
+            "An ElastiCache AUTH token changes through ModifyReplicationGroup with the "
+            "ROTATE strategy, which Secrets Manager rotation does not drive; rotate it by "
+            "replacing the secret value and redeploying (runbook).",
+        )
+        subnets = elasticache.CfnSubnetGroup(
+            self,
+            "RedisSubnets",
+            description="ladder Redis",
+            subnet_ids=vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids,
+        )
+        self.redis = elasticache.CfnReplicationGroup(
+            self,
+            "Redis",
+            replication_group_description=f"{config.prefix} cache and event stream",
+            engine="redis",
+            engine_version="7.1",
+            cache_node_type=config.cache_node_type,
+            num_cache_clusters=config.cache_nodes,
+            automatic_failover_enabled=config.failover,
+            multi_az_enabled=config.failover,
+            port=REDIS_PORT,
+            cache_subnet_group_name=subnets.ref,
+            security_group_ids=[redis_sg.security_group_id],
+            transit_encryption_enabled=True,
+            at_rest_encryption_enabled=True,
+            kms_key_id=key.key_id,
+            auth_token=self.redis_token.secret_value.unsafe_unwrap(),
+            snapshot_retention_limit=1,
+            auto_minor_version_upgrade=True,
+        )
+        self.redis.apply_removal_policy(config.removal)
+        if not config.failover:
+            acknowledge(
+                self.redis,
+                "AwsSolutions::AwsSolutions-AEC4",
+                "Previews run one cache node to stay small; Redis holds only a cache and the "
+                "recent event stream, both rebuilt from Postgres.",
+            )
+        self.redis_url = f"rediss://{self.redis.attr_primary_end_point_address}:{REDIS_PORT}/0"
+
+    def grant_connect(self, grantee: iam.IGrantable) -> None:
+        """IAM authentication to the proxy as the database user, and the Redis token."""
+        self.proxy.grant_connect(grantee, DB_ADMIN_USER)
+        self.redis_token.grant_read(grantee)

@@ -1,0 +1,80 @@
+"""The jobs queue and its worker.
+
+SQS with KMS and TLS only; the DLQ takes a message after 5 receives. The
+worker's event source reports batch item failures (only failed records
+return) and has a maximum concurrency, so a backlog cannot exhaust the
+database. Visibility is 6× the function timeout, as Lambda advises, so a
+message is never redelivered while a worker still runs it.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Names
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.lambdas import LambdaKit
+from infra.nag import acknowledge, acknowledge_dead_letter_queue
+
+JOB_TIMEOUT = Duration.minutes(15)
+MAX_RECEIVES = 5
+
+
+class Jobs(Construct):
+    def __init__(self, scope: Construct, id: str, *, config: StageConfig, key: kms.IKey) -> None:
+        super().__init__(scope, id)
+        removal = config.removal
+        self.dlq = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=removal,
+        )
+        acknowledge_dead_letter_queue(self.dlq, "the jobs queue's")
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(6 * JOB_TIMEOUT.to_seconds()),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=MAX_RECEIVES),
+            removal_policy=removal,
+        )
+        self.environment = {
+            "LADDER_JOBS_QUEUE_URL": self.queue.queue_url,
+            "LADDER_JOBS_DLQ_URL": self.dlq.queue_url,
+        }
+
+    def add_worker(self, kit: LambdaKit, *, config: StageConfig, **environment: str):
+        self.worker = kit.function(
+            "JobWorker",
+            handler="functions.jobs.handler",
+            description="ladder background jobs (recalculations, cache invalidation, backups)",
+            memory_mb=config.job_memory_mb,
+            timeout=JOB_TIMEOUT,
+            environment=environment,
+        )
+        mapping = sources.SqsEventSource(
+            self.queue,
+            batch_size=5,
+            report_batch_item_failures=True,
+            max_concurrency=config.job_max_concurrency,
+        )
+        self.worker.add_event_source(mapping)
+        acknowledge(
+            self.worker.node.find_child(f"SqsEventSource:{Names.node_unique_id(self.queue.node)}"),
+            "Serverless::Serverless-LambdaEventSourceMappingDestination",
+            "SQS mappings take no on-failure destination: the queue's redrive policy moves a "
+            "message to the DLQ after 5 receives.",
+        )
+        # Recalculations and cache invalidations schedule follow-up jobs.
+        self.queue.grant_send_messages(self.worker)
+        return self.worker

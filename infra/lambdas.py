@@ -1,0 +1,156 @@
+"""How every ladder Lambda is built: the same layers, runtime, network and settings.
+
+The code is `functions/` and the two layers that `scripts/build_layers.py`
+built (no Docker: `Code.from_asset` only zips directories). Each function
+gets its own log group with the stage's retention, JSON logs, X-Ray tracing,
+arm64, and the environment that points `ladder.settings` at this stage.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.nag import acknowledge, acknowledge_dead_letter_queue
+from scripts.build_layers import LAMBDA, LAMBDA_PYTHON, build
+
+EXECUTION_ROLE_FINDINGS = (
+    (
+        "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+        "service-role/AWSLambdaBasicExecutionRole]",
+        "AWS's execution policy: write this function's logs.",
+    ),
+    (
+        "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+        "service-role/AWSLambdaVPCAccessExecutionRole]",
+        "AWS's VPC policy: manage the function's network interfaces in the VPC.",
+    ),
+    (
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "X-Ray's PutTraceSegments/PutTelemetryRecords take no resource ARN.",
+    ),
+    (
+        "AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+        "Granted on the stage's one key only, for the KMS-encrypted queue, bucket and secret.",
+    ),
+    (
+        "AwsSolutions::AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+        "Granted on the stage's one key only, as CDK's encrypt grant for that key.",
+    ),
+)
+
+
+class LambdaKit(Construct):
+    """The layers and shared settings; `function()` makes one configured Lambda."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: StageConfig,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        environment: dict[str, str],
+        key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, id)
+        self.config = config
+        self.vpc = vpc
+        self.subnets = subnets
+        self.security_group = security_group
+        self.runtime = lambda_.Runtime.PYTHON_3_14
+        # The deps layer holds compiled wheels for exactly this Python.
+        assert self.runtime.name == f"python{LAMBDA_PYTHON}", "rebuild layers for the runtime"
+        built = build(LAMBDA)
+        self.code = lambda_.Code.from_asset(str(built["code"]), exclude=[".inputs-sha256"])
+        self.layers = [
+            lambda_.LayerVersion(
+                self,
+                name.capitalize(),
+                code=lambda_.Code.from_asset(str(built[name]), exclude=[".inputs-sha256"]),
+                compatible_runtimes=[self.runtime],
+                compatible_architectures=[lambda_.Architecture.ARM_64],
+                description=description,
+                removal_policy=config.removal,
+            )
+            for name, description in (
+                ("deps", "ladder's pinned third-party dependencies (layers/requirements.txt)"),
+                ("core", "the ladder package (layers/ladder)"),
+            )
+        ]
+        self.failed_invocations = sqs.Queue(
+            self,
+            "FailedInvocations",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge_dead_letter_queue(self.failed_invocations, "the scheduled functions'")
+        self.environment: dict[str, str] = {
+            "POWERTOOLS_SERVICE_NAME": "ladder",
+            "POWERTOOLS_METRICS_NAMESPACE": "Ladder",
+            "LADDER_DB_POOL_SIZE": "1",
+            "LADDER_DB_IAM_AUTH": "true",
+            **environment,
+        }
+
+    def function(
+        self,
+        id: str,
+        *,
+        handler: str,
+        description: str,
+        memory_mb: int = 512,
+        timeout: Duration = Duration.seconds(30),
+        environment: dict[str, str] | None = None,
+        async_invoked: bool = False,
+        **kwargs,
+    ) -> lambda_.Function:
+        """One Lambda; `async_invoked` ones (schedules) send failed events to a DLQ."""
+        if async_invoked:
+            kwargs["dead_letter_queue"] = self.failed_invocations
+        log_group = logs.LogGroup(
+            self,
+            f"{id}Logs",
+            retention=self.config.log_retention,
+            removal_policy=self.config.removal,
+        )
+        function = lambda_.Function(
+            self,
+            id,
+            runtime=self.runtime,
+            architecture=lambda_.Architecture.ARM_64,
+            code=self.code,
+            handler=handler,
+            layers=self.layers,
+            description=description,
+            memory_size=memory_mb,
+            timeout=timeout,
+            environment={**self.environment, **(environment or {})},
+            vpc=self.vpc,
+            vpc_subnets=self.subnets,
+            security_groups=[self.security_group],
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            log_group=log_group,
+            **kwargs,
+        )
+        for finding, reason in EXECUTION_ROLE_FINDINGS:
+            acknowledge(function.role, finding, reason)
+        if not async_invoked:
+            acknowledge(
+                function,
+                "Serverless::Serverless-LambdaDLQ",
+                "Invoked synchronously (API Gateway, the SQS mapping or the deploy trigger): "
+                "a failure goes back to the caller, which retries or fails the deploy.",
+            )
+        return function

@@ -1,0 +1,271 @@
+"""What an operator watches: retention everywhere (set where each log group is
+made), one CloudWatch dashboard, and alarms to one SNS topic.
+
+Lambda metrics arrive as EMF in the `Ladder` namespace with the Powertools
+`service` dimension; the stream service's Prometheus metrics go to Amazon
+Managed Prometheus (Grafana dashboard: infra/grafana/stream.json).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import StageConfig
+
+NAMESPACE = "Ladder"
+DIMENSIONS = {"service": "ladder"}
+
+# Every EMF metric the code emits, by dashboard row (tests check the list
+# against the code, so a new metric cannot be left off the dashboard).
+APP_METRICS = {
+    "Cache": (
+        "LeaderboardCacheHit",
+        "LeaderboardCacheMiss",
+        "LeaderboardCacheInvalidation",
+        "CacheBypassed",
+        "CacheErrors",
+    ),
+    "Jobs": (
+        "JobDuration",
+        "JobFailures",
+        "RecalculatedMatchesPerSecond",
+        "JobsRedispatched",
+        "OutboxSwept",
+    ),
+    "Backups and drills": (
+        "BackupSucceeded",
+        "BackupSeconds",
+        "RestoreDrillSucceeded",
+    ),
+}
+
+
+def app_metric(name: str, statistic: str = "Sum", period: Duration = Duration.minutes(5)):
+    return cw.Metric(
+        namespace=NAMESPACE,
+        metric_name=name,
+        dimensions_map=DIMENSIONS,
+        statistic=statistic,
+        period=period,
+    )
+
+
+class Observability(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: StageConfig,
+        key: kms.IKey,
+        rest_api: apigw.RestApi,
+        functions: dict[str, lambda_.IFunction],
+        queue: sqs.IQueue,
+        dlq: sqs.IQueue,
+        database: rds.DatabaseInstance,
+        proxy: rds.DatabaseProxy,
+        redis: elasticache.CfnReplicationGroup,
+        load_balancer: elbv2.ApplicationLoadBalancer,
+        target_group: elbv2.ApplicationTargetGroup,
+        service_name: str,
+        cluster_name: str,
+    ) -> None:
+        super().__init__(scope, id)
+        self.topic = sns.Topic(self, "Alarms", master_key=key, enforce_ssl=True)
+        if config.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        action = cw_actions.SnsAction(self.topic)
+        self.alarms: dict[str, cw.Alarm] = {}
+
+        def alarm(name: str, metric: cw.IMetric, description: str, **kwargs) -> None:
+            created = cw.Alarm(self, name, metric=metric, alarm_description=description, **kwargs)
+            created.add_alarm_action(action)
+            created.add_ok_action(action)
+            self.alarms[name] = created
+
+        alarm(
+            "Api5xx",
+            rest_api.metric_server_error(period=Duration.minutes(5), statistic="Sum"),
+            "The API answered 5xx: see the API Lambda's logs (runbook: Api5xx).",
+            threshold=5,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        alarm(
+            "ApiLatencyP99",
+            rest_api.metric_latency(period=Duration.minutes(5), statistic="p99"),
+            "API p99 latency above 1 s for 15 minutes (runbook: ApiLatencyP99).",
+            threshold=1000,
+            evaluation_periods=3,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        alarm(
+            "DlqNotEmpty",
+            dlq.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
+            "A job failed 5 times and is in the DLQ (runbook: DlqNotEmpty).",
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        alarm(
+            "OldestJobAge",
+            queue.metric_approximate_age_of_oldest_message(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            "A job has waited over 30 minutes (runbook: OldestJobAge).",
+            threshold=1800,
+            evaluation_periods=2,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        alarm(
+            "BackupStale",
+            app_metric("BackupSucceeded", period=Duration.hours(1)),
+            "No successful backup for 26 hours (runbook: BackupStale).",
+            threshold=1,
+            evaluation_periods=26,
+            datapoints_to_alarm=26,
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.BREACHING,
+        )
+        alarm(
+            "RestoreDrillFailed",
+            app_metric("RestoreDrillSucceeded", "Minimum", Duration.hours(1)),
+            "The weekly restore drill failed (runbook: RestoreDrillFailed).",
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        alarm(
+            "StreamUnhealthyHosts",
+            target_group.metrics.unhealthy_host_count(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
+            "A stream task fails its health check (runbook: StreamUnhealthyHosts).",
+            threshold=1,
+            evaluation_periods=3,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        for name, function in functions.items():
+            alarm(
+                f"{name}Errors",
+                function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                f"The {name} Lambda raised errors (runbook: LambdaErrors).",
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            )
+
+        self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
+        graph = _graph
+        self.dashboard.add_widgets(
+            cw.TextWidget(markdown=f"# ladder {config.name}", width=24, height=1),
+            cw.AlarmStatusWidget(alarms=list(self.alarms.values()), width=24, height=3),
+        )
+        self.dashboard.add_widgets(
+            graph("API requests", [rest_api.metric_count()]),
+            graph("API errors", [rest_api.metric_client_error(), rest_api.metric_server_error()]),
+            graph(
+                "API latency",
+                [rest_api.metric_latency(statistic=s) for s in ("p50", "p99")]
+                + [rest_api.metric_integration_latency(statistic="p99")],
+            ),
+        )
+        self.dashboard.add_widgets(
+            graph("Lambda invocations", [f.metric_invocations() for f in functions.values()]),
+            graph("Lambda errors", [f.metric_errors() for f in functions.values()]),
+            graph(
+                "Lambda p99 duration",
+                [f.metric_duration(statistic="p99") for f in functions.values()],
+            ),
+            graph("Lambda throttles", [f.metric_throttles() for f in functions.values()]),
+        )
+        self.dashboard.add_widgets(
+            graph(
+                "Queue depth",
+                [
+                    queue.metric_approximate_number_of_messages_visible(),
+                    queue.metric_approximate_number_of_messages_not_visible(),
+                    dlq.metric_approximate_number_of_messages_visible(label="DLQ"),
+                ],
+            ),
+            graph("Oldest job (s)", [queue.metric_approximate_age_of_oldest_message()]),
+            *(graph(row, [app_metric(n) for n in names]) for row, names in APP_METRICS.items()),
+        )
+        ecs_dims = {"ClusterName": cluster_name, "ServiceName": service_name}
+        self.dashboard.add_widgets(
+            graph(
+                "Stream connections",
+                [
+                    load_balancer.metrics.active_connection_count(),
+                    load_balancer.metrics.new_connection_count(),
+                ],
+            ),
+            graph(
+                "Stream targets",
+                [
+                    target_group.metrics.healthy_host_count(),
+                    target_group.metrics.unhealthy_host_count(),
+                ],
+            ),
+            graph(
+                "Stream tasks CPU / memory",
+                [
+                    cw.Metric(namespace="AWS/ECS", metric_name=m, dimensions_map=ecs_dims)
+                    for m in ("CPUUtilization", "MemoryUtilization")
+                ],
+            ),
+        )
+        proxy_dims = {"ProxyName": proxy.db_proxy_name}
+        # ElastiCache reports per node: <group>-001 is the first, -002 its replica.
+        redis_nodes = [f"{redis.ref}-{n:03d}" for n in range(1, config.cache_nodes + 1)]
+        self.dashboard.add_widgets(
+            graph("RDS CPU", [database.metric_cpu_utilization()]),
+            graph("RDS connections", [database.metric_database_connections()]),
+            graph("RDS free storage", [database.metric_free_storage_space()]),
+            graph(
+                "RDS Proxy",
+                [
+                    cw.Metric(namespace="AWS/RDS", metric_name=m, dimensions_map=proxy_dims)
+                    for m in (
+                        "ClientConnections",
+                        "DatabaseConnections",
+                        "QueryDatabaseResponseLatency",
+                    )
+                ],
+            ),
+            graph(
+                "Redis",
+                [
+                    cw.Metric(
+                        namespace="AWS/ElastiCache",
+                        metric_name=m,
+                        dimensions_map={"CacheClusterId": node},
+                    )
+                    for m in ("EngineCPUUtilization", "CurrConnections", "Evictions")
+                    for node in redis_nodes
+                ],
+            ),
+        )
+
+
+def _graph(title: str, metrics: list[cw.IMetric]) -> cw.GraphWidget:
+    return cw.GraphWidget(title=title, left=metrics, width=6, height=6)

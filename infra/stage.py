@@ -1,0 +1,228 @@
+"""One stage of ladder: a stack that only wires the constructs together.
+
+network → data (Postgres behind RDS Proxy, Redis) → auth, api, jobs,
+backups, schedules, realtime → migrations (a trigger) → observability
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from aws_cdk import App, CfnOutput, Duration, Environment, Stack, Tags
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from infra.api import Api, Auth
+from infra.backups import Backups, access_log_bucket
+from infra.config import StageConfig
+from infra.data import Data
+from infra.jobs import Jobs
+from infra.lambdas import LambdaKit
+from infra.migrations import Migrations
+from infra.nag import acknowledge, add_checks
+from infra.network import Network
+from infra.observability import Observability
+from infra.realtime import Realtime
+from infra.schedules import Schedules
+
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+
+
+class LadderStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, config: StageConfig, **kwargs) -> None:
+        super().__init__(scope, id, description=f"ladder ({config.name})", **kwargs)
+        self.config = config
+        key = kms.Key(
+            self,
+            "Key",
+            description=f"{config.prefix}: database, Redis, queues, backups, secrets, alarms",
+            enable_key_rotation=True,
+            removal_policy=config.removal,
+            pending_window=Duration.days(7),
+        )
+        # Alarms publish to the encrypted topic.
+        key.grant(
+            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        )
+
+        network = Network(self, "Network", config=config)
+        data = Data(self, "Data", config=config, network=network, key=key)
+        auth = Auth(self, "Auth", config=config)
+        jobs = Jobs(self, "Jobs", config=config, key=key)
+        access_logs = access_log_bucket(self, config)
+        backups = Backups(self, "Backups", config=config, key=key, access_logs=access_logs)
+        environment = {
+            "DATABASE_URL": data.database_url,
+            "REDIS_URL": data.redis_url,
+            **jobs.environment,
+            **backups.environment,
+            "LADDER_AUTH_MODE": "jwks",
+            "LADDER_JWT_ISSUER": auth.issuer,
+        }
+        kit = LambdaKit(
+            self,
+            "Lambdas",
+            config=config,
+            vpc=network.vpc,
+            subnets=network.app_subnets,
+            security_group=data.clients,
+            environment={
+                **environment,
+                "LADDER_REDIS_PASSWORD_SECRET_ARN": data.redis_token.secret_arn,
+            },
+            key=key,
+        )
+
+        realtime = Realtime(
+            self,
+            "Realtime",
+            config=config,
+            network=network,
+            clients=data.clients,
+            environment={**environment, "LADDER_DB_IAM_AUTH": "true", "AWS_REGION": self.region},
+            redis_token=data.redis_token,
+            access_logs=access_logs,
+        )
+        api = Api(self, "Api", config=config, kit=kit, auth=auth, cors_origin=realtime.url)
+        realtime.set_public_api_url(api.url)
+        wafv2.CfnWebACLAssociation(
+            self,
+            "WafStream",
+            resource_arn=realtime.alb.load_balancer_arn,
+            web_acl_arn=api.web_acl.attr_arn,
+        )
+
+        worker = jobs.add_worker(kit, config=config)
+        backups.add_functions(kit, config=config)
+        sweeper = kit.function(
+            "Sweeper",
+            handler="functions.sweeper.handler",
+            description="ladder outbox sweeper: events and jobs nothing else sent",
+            timeout=Duration.seconds(55),
+            async_invoked=True,
+        )
+        migrations = Migrations(
+            self, "Migrations", config=config, kit=kit, after=[data.instance, data.proxy]
+        )
+        functions = {
+            "Api": api.function,
+            "JobWorker": worker,
+            "Backup": backups.backup,
+            "RestoreDrill": backups.drill,
+            "Sweeper": sweeper,
+            "Migrate": migrations.function,
+        }
+        for function in functions.values():
+            data.grant_connect(function)
+        data.proxy.grant_connect(realtime.service.task_definition.task_role, "ladder_admin")
+        for function in (api.function, worker, sweeper, migrations.function):
+            jobs.queue.grant_send_messages(function)
+        jobs.queue.grant(api.function, "sqs:GetQueueAttributes")
+        jobs.dlq.grant_consume_messages(api.function)  # redrive and queue stats
+        backups.grant_list(api.function)
+        backups.grant_backup(worker)  # backup.create jobs
+        # The resources themselves, not their roles: a role waiting on the trigger
+        # would wait on the database, whose key policy names the role.
+        migrations.before(
+            api.alias.node.default_child,
+            worker.node.default_child,
+            realtime.service.node.default_child,
+        )
+
+        Schedules(
+            self,
+            "Schedules",
+            key=key,
+            functions={
+                "NightlyBackup": backups.backup,
+                "WeeklyRestoreDrill": backups.drill,
+                "OutboxSweeper": sweeper,
+            },
+        )
+        observability = Observability(
+            self,
+            "Observability",
+            config=config,
+            key=key,
+            rest_api=api.rest_api,
+            functions=functions,
+            queue=jobs.queue,
+            dlq=jobs.dlq,
+            database=data.instance,
+            proxy=data.proxy,
+            redis=data.redis,
+            load_balancer=realtime.alb,
+            target_group=realtime.target_group,
+            service_name=realtime.service.service_name,
+            cluster_name=realtime.cluster.cluster_name,
+        )
+
+        outputs = {
+            "ApiUrl": (api.url, "The public API (append v1/…)"),
+            "StreamUrl": (realtime.url, "The event stream service (/v1/stream, live page at /)"),
+            "CognitoUserPoolId": (auth.user_pool.user_pool_id, "Cognito user pool"),
+            "CognitoIssuer": (auth.issuer, "Token issuer; JWKS at <issuer>/.well-known/jwks.json"),
+            "CognitoTokenUrl": (auth.token_url, "OAuth2 token endpoint (client credentials)"),
+            "CognitoGameServerClientId": (
+                auth.game_server_client.user_pool_client_id,
+                "Game servers' app client (secret: aws cognito-idp describe-user-pool-client)",
+            ),
+            "BackupBucket": (backups.bucket.bucket_name, "Backups and drill records"),
+            "JobsQueueUrl": (jobs.queue.queue_url, "Jobs queue"),
+            "AlarmTopicArn": (observability.topic.topic_arn, "Subscribe on-call here"),
+            "DashboardName": (observability.dashboard.dashboard_name, "CloudWatch dashboard"),
+            "PrometheusRemoteWriteUrl": (
+                realtime.workspace.attr_prometheus_endpoint,
+                "Amazon Managed Prometheus workspace (Grafana data source)",
+            ),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)
+        log_retention = next(c for c in self.node.children if c.node.id.startswith("LogRetention"))
+        for finding, reason in (
+            (
+                "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+                "service-role/AWSLambdaBasicExecutionRole]",
+                "CDK's log-retention function (for RDS's log groups) writes its own logs.",
+            ),
+            (
+                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                "CDK's log-retention function sets retention on log groups RDS creates by name.",
+            ),
+        ):
+            acknowledge(log_retention, finding, reason)
+        untaggable = ["AWS::RDS::DBProxyTargetGroup"]
+        Tags.of(self).add("Application", "ladder", exclude_resource_types=untaggable)
+        Tags.of(self).add("Stage", config.name, exclude_resource_types=untaggable)
+
+
+def build_app(context: dict | None = None, outdir: str | None = None) -> tuple[App, LadderStack]:
+    """The CDK app for the stage named in context (`-c stage=…`).
+
+    cdk.json's context (feature flags) is applied here too, so running
+    `python app.py` directly (make synth, tests) builds what `cdk` builds.
+    """
+    flags = json.loads(CDK_JSON.read_text())["context"]
+    app = App(context={**flags, **(context or {})}, outdir=outdir)
+    context = {
+        name: app.node.try_get_context(name)
+        for name in ("certificate_arn", "alarm_email", "deploy_id")
+    }
+    config = StageConfig.for_stage(app.node.try_get_context("stage"), **context)
+    # A concrete region (ALB access logs need it): the CLI's, else context, else a
+    # default for offline synth. The account stays unknown until deploy.
+    region = (
+        os.environ.get("CDK_DEFAULT_REGION") or app.node.try_get_context("region") or "us-east-1"
+    )
+    stack = LadderStack(
+        app,
+        config.prefix,
+        config=config,
+        env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=region),
+    )
+    add_checks(app)
+    return app, stack
