@@ -59,12 +59,6 @@ class Auth(Construct):
             "The Plus plan's features (threat protection, passwordless) are for users; "
             "this pool has only machine clients.",
         )
-        acknowledge(
-            self.user_pool,
-            "AwsSolutions::AwsSolutions-COG3",
-            "The pool has no users, only client-credentials app clients (game servers); "
-            "threat protection scores user sign-ins, which never happen here.",
-        )
         scopes = [
             cognito.ResourceServerScope(scope_name=name, scope_description=text)
             for name, text in SCOPES.items()
@@ -92,7 +86,8 @@ class Auth(Construct):
             access_token_validity=Duration.hours(1),
             prevent_user_existence_errors=True,
         )
-        self.issuer = self.user_pool.user_pool_provider_url
+        # ProviderURL has no scheme; tokens' `iss` is https://cognito-idp.<region>…/<pool id>.
+        self.issuer = f"https://{self.user_pool.user_pool_provider_url}"
         self.token_url = f"{self.domain.base_url()}/oauth2/token"
 
 
@@ -132,6 +127,7 @@ class Api(Construct):
             "Rest",
             handler=self.alias,
             proxy=True,
+            rest_api_name=f"{config.prefix}-api",
             description=f"{config.prefix} public API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=True,

@@ -32,11 +32,6 @@ def access_log_bucket(scope: Construct, config: StageConfig) -> s3.Bucket:
         removal_policy=config.removal,
         auto_delete_objects=not config.retain_data,
     )
-    acknowledge(
-        bucket,
-        "AwsSolutions::AwsSolutions-S1",
-        "This is the access-log bucket; logging it into itself would loop.",
-    )
     return bucket
 
 

@@ -45,9 +45,9 @@ class Data(Construct):
         redis_sg = ec2.SecurityGroup(
             self, "RedisSg", vpc=vpc, description="ElastiCache", allow_all_outbound=False
         )
-        proxy_sg.add_ingress_rule(self.clients, ec2.Port.tcp(PROXY_PORT), "clients to the proxy")
+        self._proxy_sg, self._redis_sg = proxy_sg, redis_sg
+        self.admit(self.clients)
         db_sg.add_ingress_rule(proxy_sg, ec2.Port.tcp(DB_PORT), "the proxy to the database")
-        redis_sg.add_ingress_rule(self.clients, ec2.Port.tcp(REDIS_PORT), "clients to Redis")
 
         parameters = rds.ParameterGroup(
             self,
@@ -176,6 +176,11 @@ class Data(Construct):
                 "recent event stream, both rebuilt from Postgres.",
             )
         self.redis_url = f"rediss://{self.redis.attr_primary_end_point_address}:{REDIS_PORT}/0"
+
+    def admit(self, clients: ec2.ISecurityGroup) -> None:
+        """Let members of `clients` reach the proxy and Redis."""
+        self._proxy_sg.add_ingress_rule(clients, ec2.Port.tcp(PROXY_PORT), "clients to the proxy")
+        self._redis_sg.add_ingress_rule(clients, ec2.Port.tcp(REDIS_PORT), "clients to Redis")
 
     def grant_connect(self, grantee: iam.IGrantable) -> None:
         """IAM authentication to the proxy as the database user, and the Redis token."""

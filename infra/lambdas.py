@@ -93,6 +93,7 @@ class LambdaKit(Construct):
             encryption_master_key=key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
+            removal_policy=config.removal,
         )
         acknowledge_dead_letter_queue(self.failed_invocations, "the scheduled functions'")
         self.environment: dict[str, str] = {

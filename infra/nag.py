@@ -17,9 +17,15 @@ def add_checks(app: App) -> None:
     )
 
 
-def acknowledge_dead_letter_queue(queue: IConstruct, whose: str) -> None:
-    """A DLQ has no DLQ of its own; both packs ask for one."""
-    for finding in ("AwsSolutions::AwsSolutions-SQS3", "Serverless::Serverless-SQSRedrivePolicy"):
+def acknowledge_dead_letter_queue(
+    queue: IConstruct, whose: str, *, unrecognized: bool = False
+) -> None:
+    """A DLQ has no DLQ of its own. The Serverless pack asks for one anyway; AwsSolutions
+    too (`unrecognized`) when no queue or function in the stack names it as its DLQ."""
+    findings = ["Serverless::Serverless-SQSRedrivePolicy"]
+    if unrecognized:
+        findings.append("AwsSolutions::AwsSolutions-SQS3")
+    for finding in findings:
         acknowledge(queue, finding, f"This is {whose} dead-letter queue.")
 
 

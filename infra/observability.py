@@ -23,6 +23,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import StageConfig
+from infra.nag import acknowledge_dead_letter_queue
 
 NAMESPACE = "Ladder"
 DIMENSIONS = {"service": "ladder"}
@@ -85,7 +86,19 @@ class Observability(Construct):
         super().__init__(scope, id)
         self.topic = sns.Topic(self, "Alarms", master_key=key, enforce_ssl=True)
         if config.alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+            undelivered = sqs.Queue(
+                self,
+                "UndeliveredAlarms",
+                encryption=sqs.QueueEncryption.KMS,
+                encryption_master_key=key,
+                enforce_ssl=True,
+                retention_period=Duration.days(14),
+                removal_policy=config.removal,
+            )
+            acknowledge_dead_letter_queue(undelivered, "the alarm e-mails'", unrecognized=True)
+            self.topic.add_subscription(
+                subscriptions.EmailSubscription(config.alarm_email, dead_letter_queue=undelivered)
+            )
         action = cw_actions.SnsAction(self.topic)
         self.alarms: dict[str, cw.Alarm] = {}
 

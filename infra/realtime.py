@@ -83,7 +83,6 @@ class Realtime(Construct):
         *,
         config: StageConfig,
         network: Network,
-        clients: ec2.ISecurityGroup,
         environment: dict[str, str],
         redis_token: secretsmanager.ISecret,
         access_logs: s3.IBucket,
@@ -166,7 +165,8 @@ class Realtime(Construct):
             iam.PolicyStatement(actions=["aps:RemoteWrite"], resources=[self.workspace.attr_arn])
         )
 
-        tasks_sg = ec2.SecurityGroup(
+        # Its only ingress: the ALB on 8001, added when the service becomes a target.
+        self.tasks_sg = ec2.SecurityGroup(
             self, "TasksSg", vpc=network.vpc, description="stream tasks: the ALB only, on 8001"
         )
         alb_sg = ec2.SecurityGroup(
@@ -179,7 +179,6 @@ class Realtime(Construct):
             "AwsSolutions::AwsSolutions-EC23",
             "The stream's public listener: browsers and game clients connect from anywhere.",
         )
-        tasks_sg.add_ingress_rule(alb_sg, ec2.Port.tcp(STREAM_PORT), "the ALB to the app")
 
         self.service = ecs.FargateService(
             self,
@@ -190,7 +189,7 @@ class Realtime(Construct):
             min_healthy_percent=100,
             max_healthy_percent=200,
             vpc_subnets=network.app_subnets,
-            security_groups=[tasks_sg, clients],
+            security_groups=[self.tasks_sg],
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
             enable_execute_command=False,
         )

@@ -3,7 +3,7 @@ minutely outbox sweeper. Failed invocations land in a dead-letter queue."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack, TimeZone
+from aws_cdk import Duration, RemovalPolicy, Stack, TimeZone
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -35,7 +35,13 @@ SCHEDULES = {
 
 class Schedules(Construct):
     def __init__(
-        self, scope: Construct, id: str, *, key: kms.IKey, functions: dict[str, lambda_.IFunction]
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        key: kms.IKey,
+        functions: dict[str, lambda_.IFunction],
+        removal: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
         self.dead_letters = sqs.Queue(
@@ -45,8 +51,9 @@ class Schedules(Construct):
             encryption_master_key=key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
+            removal_policy=removal,
         )
-        acknowledge_dead_letter_queue(self.dead_letters, "the schedules'")
+        acknowledge_dead_letter_queue(self.dead_letters, "the schedules'", unrecognized=True)
         self.schedules = {}
         for name, (expression, description) in SCHEDULES.items():
             role = iam.Role(

@@ -44,10 +44,10 @@ class LadderStack(Stack):
             removal_policy=config.removal,
             pending_window=Duration.days(7),
         )
-        # Alarms publish to the encrypted topic.
-        key.grant(
-            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
-        )
+        # Alarms publish to the encrypted topic; SNS moves undelivered ones to an
+        # encrypted queue.
+        for service in ("cloudwatch.amazonaws.com", "sns.amazonaws.com"):
+            key.grant(iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey*")
 
         network = Network(self, "Network", config=config)
         data = Data(self, "Data", config=config, network=network, key=key)
@@ -82,11 +82,11 @@ class LadderStack(Stack):
             "Realtime",
             config=config,
             network=network,
-            clients=data.clients,
             environment={**environment, "LADDER_DB_IAM_AUTH": "true", "AWS_REGION": self.region},
             redis_token=data.redis_token,
             access_logs=access_logs,
         )
+        data.admit(realtime.tasks_sg)
         api = Api(self, "Api", config=config, kit=kit, auth=auth, cors_origin=realtime.url)
         realtime.set_public_api_url(api.url)
         wafv2.CfnWebACLAssociation(
@@ -137,6 +137,7 @@ class LadderStack(Stack):
             self,
             "Schedules",
             key=key,
+            removal=config.removal,
             functions={
                 "NightlyBackup": backups.backup,
                 "WeeklyRestoreDrill": backups.drill,

@@ -1,0 +1,73 @@
+"""Postgres behind RDS Proxy with IAM auth, Redis with TLS and AUTH: no password anywhere."""
+
+import re
+
+from infra.config import DB_PORT, REDIS_PORT
+
+
+def test_postgres_is_encrypted_on_a_non_default_port_with_pitr(prod, preview):
+    for stage, days in ((prod, 35), (preview, 7)):
+        db = stage.props("AWS::RDS::DBInstance")
+        assert db["StorageEncrypted"] is True
+        assert "KmsKeyId" in db
+        assert db["Port"] == str(DB_PORT) != "5432"
+        assert db["BackupRetentionPeriod"] == days  # automated backups = PITR window
+        assert db["Engine"] == "postgres"
+        assert "EnablePerformanceInsights" in db
+    assert prod.props("AWS::RDS::DBInstance")["MultiAZ"] is True
+    assert prod.props("AWS::RDS::DBInstance")["DeletionProtection"] is True
+    assert preview.props("AWS::RDS::DBInstance")["MultiAZ"] is False
+    assert preview.props("AWS::RDS::DBInstance")["DeletionProtection"] is False
+
+
+def test_postgres_requires_tls(stage):
+    assert stage.props("AWS::RDS::DBParameterGroup")["Parameters"]["rds.force_ssl"] == "1"
+
+
+def test_the_proxy_requires_iam_auth_and_tls(stage):
+    proxy = stage.props("AWS::RDS::DBProxy")
+    assert proxy["RequireTLS"] is True
+    assert [a["IAMAuth"] for a in proxy["Auth"]] == ["REQUIRED"]
+    assert proxy["EngineFamily"] == "POSTGRESQL"
+
+
+def test_the_master_secret_rotates(stage):
+    rotation = stage.props("AWS::SecretsManager::RotationSchedule")
+    assert rotation["RotationRules"]["ScheduleExpression"] == "rate(30 days)"
+
+
+def test_every_function_connects_with_iam_tokens_and_holds_no_password(stage):
+    functions = stage.our_functions()
+    assert len(functions) == 6
+    for name, function in functions.items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["LADDER_DB_IAM_AUTH"] == "true", name
+        url = stage.text(env["DATABASE_URL"])
+        assert re.search(r"postgresql://ladder_admin@", url), url  # a user, no password
+        assert "sslmode=require" in url
+        assert not any("PASSWORD" in k and "SECRET_ARN" not in k for k in env), name
+        assert "{{resolve:" not in stage.text(env)
+    policies = stage.text(stage.resources("AWS::IAM::Policy"))
+    assert policies.count('"rds-db:connect"') >= len(functions) + 1  # + the stream task
+
+
+def test_redis_has_tls_encryption_at_rest_and_an_auth_token_from_secrets_manager(stage):
+    redis = stage.props("AWS::ElastiCache::ReplicationGroup")
+    assert redis["TransitEncryptionEnabled"] is True
+    assert redis["AtRestEncryptionEnabled"] is True
+    assert "{{resolve:secretsmanager:" in stage.text(redis["AuthToken"])
+    assert redis["Port"] == REDIS_PORT
+
+
+def test_redis_fails_over_automatically_in_prod(prod, preview):
+    assert prod.props("AWS::ElastiCache::ReplicationGroup")["AutomaticFailoverEnabled"] is True
+    assert prod.props("AWS::ElastiCache::ReplicationGroup")["NumCacheClusters"] == 2
+    assert preview.props("AWS::ElastiCache::ReplicationGroup")["AutomaticFailoverEnabled"] is False
+
+
+def test_only_the_proxy_reaches_the_database_and_only_clients_reach_the_proxy(stage):
+    ingress = [r["Properties"] for r in stage.resources("AWS::EC2::SecurityGroupIngress").values()]
+    to_db = [r for r in ingress if r["FromPort"] == DB_PORT]
+    assert len(to_db) == 1
+    assert "SourceSecurityGroupId" in to_db[0]
+    assert all("CidrIp" not in r for r in ingress if r["FromPort"] in (DB_PORT, 5432, REDIS_PORT))
