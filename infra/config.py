@@ -20,6 +20,7 @@ STAGE_PATTERN = re.compile(r"^(prod|staging|pr-[0-9]{1,6})$")
 
 DB_NAME = "ladder"
 DB_ADMIN_USER = "ladder_admin"
+DB_RELAY_USER = "ladder_relay"  # created by migration 0005; IAM auth on the instance
 DB_PORT = 5532  # not 5432: scanners try the default first
 PROXY_PORT = 5432  # RDS Proxy for PostgreSQL always listens on 5432
 REDIS_PORT = 6380  # not 6379, for the same reason

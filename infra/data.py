@@ -4,8 +4,10 @@
   point-in-time recovery (35 days in prod, 7 elsewhere), Multi-AZ and
   deletion protection where the stage keeps its data, `rds.force_ssl`.
 - The master secret rotates; only the proxy uses it. Everything else
-  connects to the proxy with IAM tokens, so no password is in any
-  environment (`ladder.credentials`).
+  connects with IAM tokens, so no password is in any environment
+  (`ladder.credentials`): Lambdas through the proxy, and the relay (which
+  holds an advisory lock and LISTENs, and would pin a proxied connection)
+  straight to the instance as `ladder_relay`.
 - Redis: a replication group with TLS, encryption at rest, an AUTH token
   generated into Secrets Manager, and automatic failover when it has a replica.
 """
@@ -21,7 +23,15 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from infra.config import DB_ADMIN_USER, DB_NAME, DB_PORT, PROXY_PORT, REDIS_PORT, StageConfig
+from infra.config import (
+    DB_ADMIN_USER,
+    DB_NAME,
+    DB_PORT,
+    DB_RELAY_USER,
+    PROXY_PORT,
+    REDIS_PORT,
+    StageConfig,
+)
 from infra.nag import acknowledge
 from infra.network import Network
 
@@ -84,6 +94,7 @@ class Data(Construct):
             monitoring_interval=Duration.seconds(60),
             auto_minor_version_upgrade=True,
             copy_tags_to_snapshot=True,
+            iam_authentication=True,  # the relay's direct connection
         )
         self.secret = self.instance.secret
         acknowledge(
@@ -119,6 +130,15 @@ class Data(Construct):
             require_tls=True,
             debug_logging=False,
         )
+        self.relay_database_url = (
+            f"postgresql://{DB_RELAY_USER}@{self.instance.db_instance_endpoint_address}:"
+            f"{DB_PORT}/{DB_NAME}?sslmode=require"
+        )
+        self.relays = ec2.SecurityGroup(
+            self, "Relays", vpc=vpc, description="Lambdas that relay: straight to the database"
+        )
+        self._db_sg = db_sg
+        self.admit(self.relays, relay=True)
         self.database_url = (
             f"postgresql://{DB_ADMIN_USER}@{self.proxy.endpoint}:{PROXY_PORT}/{DB_NAME}"
             "?sslmode=require"
@@ -177,10 +197,17 @@ class Data(Construct):
             )
         self.redis_url = f"rediss://{self.redis.attr_primary_end_point_address}:{REDIS_PORT}/0"
 
-    def admit(self, clients: ec2.ISecurityGroup) -> None:
-        """Let members of `clients` reach the proxy and Redis."""
+    def admit(self, clients: ec2.ISecurityGroup, *, relay: bool = False) -> None:
+        """Let members of `clients` reach the proxy and Redis (relays: the instance)."""
+        if relay:
+            self._db_sg.add_ingress_rule(clients, ec2.Port.tcp(DB_PORT), "relays to the database")
+            return
         self._proxy_sg.add_ingress_rule(clients, ec2.Port.tcp(PROXY_PORT), "clients to the proxy")
         self._redis_sg.add_ingress_rule(clients, ec2.Port.tcp(REDIS_PORT), "clients to Redis")
+
+    def grant_relay(self, grantee: iam.IGrantable) -> None:
+        """IAM authentication to the instance itself as the relay user."""
+        self.instance.grant_connect(grantee, DB_RELAY_USER)
 
     def grant_connect(self, grantee: iam.IGrantable) -> None:
         """IAM authentication to the proxy as the database user, and the Redis token."""

@@ -114,6 +114,7 @@ class LambdaKit(Construct):
         timeout: Duration = Duration.seconds(30),
         environment: dict[str, str] | None = None,
         async_invoked: bool = False,
+        extra_security_groups: tuple[ec2.ISecurityGroup, ...] = (),
         **kwargs,
     ) -> lambda_.Function:
         """One Lambda; `async_invoked` ones (schedules) send failed events to a DLQ."""
@@ -139,7 +140,7 @@ class LambdaKit(Construct):
             environment={**self.environment, **(environment or {})},
             vpc=self.vpc,
             vpc_subnets=self.subnets,
-            security_groups=[self.security_group],
+            security_groups=[self.security_group, *extra_security_groups],
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
             log_group=log_group,

@@ -82,11 +82,18 @@ class LadderStack(Stack):
             "Realtime",
             config=config,
             network=network,
-            environment={**environment, "LADDER_DB_IAM_AUTH": "true", "AWS_REGION": self.region},
+            environment={
+                **environment,
+                "RELAY_DATABASE_URL": data.relay_database_url,
+                "LADDER_DB_IAM_AUTH": "true",
+                "AWS_REGION": self.region,
+            },
             redis_token=data.redis_token,
             access_logs=access_logs,
         )
         data.admit(realtime.tasks_sg)
+        data.admit(realtime.tasks_sg, relay=True)
+        data.grant_relay(realtime.service.task_definition.task_role)
         api = Api(self, "Api", config=config, kit=kit, auth=auth, cors_origin=realtime.url)
         realtime.set_public_api_url(api.url)
         wafv2.CfnWebACLAssociation(
@@ -104,7 +111,10 @@ class LadderStack(Stack):
             description="ladder outbox sweeper: events and jobs nothing else sent",
             timeout=Duration.seconds(55),
             async_invoked=True,
+            environment={"RELAY_DATABASE_URL": data.relay_database_url},
+            extra_security_groups=(data.relays,),
         )
+        data.grant_relay(sweeper)
         migrations = Migrations(
             self, "Migrations", config=config, kit=kit, after=[data.instance, data.proxy]
         )

@@ -65,9 +65,27 @@ def test_redis_fails_over_automatically_in_prod(prod, preview):
     assert preview.props("AWS::ElastiCache::ReplicationGroup")["AutomaticFailoverEnabled"] is False
 
 
-def test_only_the_proxy_reaches_the_database_and_only_clients_reach_the_proxy(stage):
+def test_the_database_admits_the_proxy_and_the_relays_only(stage):
     ingress = [r["Properties"] for r in stage.resources("AWS::EC2::SecurityGroupIngress").values()]
-    to_db = [r for r in ingress if r["FromPort"] == DB_PORT]
-    assert len(to_db) == 1
-    assert "SourceSecurityGroupId" in to_db[0]
+    sources = {  # logical ids without their 8-character hash
+        r["SourceSecurityGroupId"]["Fn::GetAtt"][0][:-8]
+        for r in ingress
+        if r["FromPort"] == DB_PORT
+    }
+    assert sources == {"DataProxySg", "DataRelays", "RealtimeTasksSg"}
     assert all("CidrIp" not in r for r in ingress if r["FromPort"] in (DB_PORT, 5432, REDIS_PORT))
+
+
+def test_relays_reach_the_instance_with_iam_tokens_as_the_relay_user(stage):
+    relays = [
+        f["Properties"]["Environment"]["Variables"]
+        for f in stage.our_functions().values()
+        if "RELAY_DATABASE_URL" in f["Properties"]["Environment"]["Variables"]
+    ]
+    assert len(relays) == 1  # the sweeper
+    url = stage.text(relays[0]["RELAY_DATABASE_URL"])
+    assert "postgresql://ladder_relay@" in url
+    assert "Endpoint.Address" in url  # the instance, not the proxy
+    assert f":{DB_PORT}/ladder?sslmode=require" in url
+    assert stage.props("AWS::RDS::DBInstance")["EnableIAMDatabaseAuthentication"] is True
+    assert stage.text(stage.resources("AWS::IAM::Policy")).count("dbuser:") >= 2
