@@ -67,8 +67,8 @@ class LambdaKit(Construct):
         self.subnets = subnets
         self.security_group = security_group
         self.runtime = lambda_.Runtime.PYTHON_3_14
-        # The deps layer holds compiled wheels for exactly this Python.
-        assert self.runtime.name == f"python{LAMBDA_PYTHON}", "rebuild layers for the runtime"
+        if self.runtime.name != f"python{LAMBDA_PYTHON}":  # compiled wheels fit one Python
+            raise ValueError(f"layers are built for python{LAMBDA_PYTHON}, not {self.runtime}")
         built = build(LAMBDA)
         self.code = lambda_.Code.from_asset(str(built["code"]), exclude=[".inputs-sha256"])
         self.layers = [
