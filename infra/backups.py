@@ -16,7 +16,7 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.lambdas import LambdaKit
-from infra.nag import acknowledge
+from infra.nag import acknowledge, logical_id
 
 
 def access_log_bucket(scope: Construct, config: StageConfig) -> s3.Bucket:
@@ -101,7 +101,7 @@ class Backups(Construct):
             async_invoked=True,
         )
         self.grant_backup(self.backup)
-        self.grant_restore(self.drill)
+        self.grant_read(self.drill)
         self.allow(self.drill, ["s3:PutObject"], "drills/*")
 
     def allow(self, grantee: iam.IGrantable, actions: list[str], objects: str | None) -> None:
@@ -113,7 +113,7 @@ class Backups(Construct):
         if objects:
             acknowledge(
                 grantee.grant_principal,
-                f"AwsSolutions::AwsSolutions-IAM5[Resource::<{_logical(self.bucket)}.Arn>/{objects}]",
+                f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id(self.bucket)}.Arn>/{objects}]",
                 f"Backup objects are created under {objects} with names chosen at run time.",
             )
 
@@ -127,17 +127,8 @@ class Backups(Construct):
         )
         self.key.grant_encrypt_decrypt(grantee)
 
-    def grant_restore(self, grantee: iam.IGrantable) -> None:
+    def grant_read(self, grantee: iam.IGrantable) -> None:
+        """List backups and read them (restores, drills, `GET /v1/admin/backups`)."""
         self.allow(grantee, ["s3:ListBucket"], None)
         self.allow(grantee, ["s3:GetObject"], "backups/*")
         self.key.grant_encrypt_decrypt(grantee)
-
-    def grant_list(self, grantee: iam.IGrantable) -> None:
-        """What `GET /v1/admin/backups` needs: list and read manifests."""
-        self.grant_restore(grantee)
-
-
-def _logical(construct) -> str:
-    from aws_cdk import Stack
-
-    return Stack.of(construct).get_logical_id(construct.node.default_child)

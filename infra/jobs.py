@@ -17,7 +17,8 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.lambdas import LambdaKit
-from infra.nag import acknowledge, acknowledge_dead_letter_queue
+from infra.nag import acknowledge
+from infra.queues import dead_letter_queue, queue
 
 JOB_TIMEOUT = Duration.minutes(15)
 MAX_RECEIVES = 5
@@ -27,26 +28,17 @@ class Jobs(Construct):
     def __init__(self, scope: Construct, id: str, *, config: StageConfig, key: kms.IKey) -> None:
         super().__init__(scope, id)
         removal = config.removal
-        self.dlq = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=removal,
+        self.dlq = dead_letter_queue(
+            self, "DeadLetters", key=key, removal=removal, whose="the jobs queue's"
         )
-        acknowledge_dead_letter_queue(self.dlq, "the jobs queue's")
-        self.queue = sqs.Queue(
+        self.queue = queue(
             self,
             "Queue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
+            key=key,
             visibility_timeout=Duration.seconds(6 * JOB_TIMEOUT.to_seconds()),
             retention_period=Duration.days(4),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=MAX_RECEIVES),
-            removal_policy=removal,
+            removal=removal,
         )
         self.environment = {
             "LADDER_JOBS_QUEUE_URL": self.queue.queue_url,
@@ -75,6 +67,4 @@ class Jobs(Construct):
             "SQS mappings take no on-failure destination: the queue's redrive policy moves a "
             "message to the DLQ after 5 receives.",
         )
-        # Recalculations and cache invalidations schedule follow-up jobs.
-        self.queue.grant_send_messages(self.worker)
         return self.worker

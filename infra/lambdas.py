@@ -13,11 +13,11 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import StageConfig
-from infra.nag import acknowledge, acknowledge_dead_letter_queue
+from infra.nag import acknowledge
+from infra.queues import dead_letter_queue
 from scripts.build_layers import LAMBDA, LAMBDA_PYTHON, build
 
 EXECUTION_ROLE_FINDINGS = (
@@ -86,16 +86,13 @@ class LambdaKit(Construct):
                 ("core", "the ladder package (layers/ladder)"),
             )
         ]
-        self.failed_invocations = sqs.Queue(
+        self.failed_invocations = dead_letter_queue(
             self,
             "FailedInvocations",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=config.removal,
+            key=key,
+            removal=config.removal,
+            whose="the scheduled functions'",
         )
-        acknowledge_dead_letter_queue(self.failed_invocations, "the scheduled functions'")
         self.environment: dict[str, str] = {
             "POWERTOOLS_SERVICE_NAME": "ladder",
             "POWERTOOLS_METRICS_NAMESPACE": "Ladder",

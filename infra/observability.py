@@ -23,7 +23,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import StageConfig
-from infra.nag import acknowledge_dead_letter_queue
+from infra.queues import dead_letter_queue
 
 NAMESPACE = "Ladder"
 DIMENSIONS = {"service": "ladder"}
@@ -86,16 +86,14 @@ class Observability(Construct):
         super().__init__(scope, id)
         self.topic = sns.Topic(self, "Alarms", master_key=key, enforce_ssl=True)
         if config.alarm_email:
-            undelivered = sqs.Queue(
+            undelivered = dead_letter_queue(
                 self,
                 "UndeliveredAlarms",
-                encryption=sqs.QueueEncryption.KMS,
-                encryption_master_key=key,
-                enforce_ssl=True,
-                retention_period=Duration.days(14),
-                removal_policy=config.removal,
+                key=key,
+                removal=config.removal,
+                whose="the alarm e-mails'",
+                unrecognized=True,
             )
-            acknowledge_dead_letter_queue(undelivered, "the alarm e-mails'", unrecognized=True)
             self.topic.add_subscription(
                 subscriptions.EmailSubscription(config.alarm_email, dead_letter_queue=undelivered)
             )

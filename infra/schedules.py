@@ -3,16 +3,16 @@ minutely outbox sweeper. Failed invocations land in a dead-letter queue."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack, TimeZone
+from aws_cdk import Duration, RemovalPolicy, TimeZone
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.nag import acknowledge, acknowledge_dead_letter_queue
+from infra.nag import acknowledge, logical_id
+from infra.queues import dead_letter_queue
 
 SCHEDULES = {
     # name: (expression, description)
@@ -44,26 +44,18 @@ class Schedules(Construct):
         removal: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=removal,
+        self.dead_letters = dead_letter_queue(
+            self, "DeadLetters", key=key, removal=removal, whose="the schedules'", unrecognized=True
         )
-        acknowledge_dead_letter_queue(self.dead_letters, "the schedules'", unrecognized=True)
         self.schedules = {}
         for name, (expression, description) in SCHEDULES.items():
             role = iam.Role(
                 self, f"{name}Role", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com")
             )
             function = functions[name]
-            logical_id = Stack.of(function).get_logical_id(function.node.default_child)
             acknowledge(
                 role,
-                f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id}.Arn>:*]",
+                f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id(function)}.Arn>:*]",
                 "CDK's scheduler target grants invoke on the function and its versions "
                 "(`<function>:*`); it is this one function.",
             )

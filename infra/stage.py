@@ -18,7 +18,7 @@ from constructs import Construct
 
 from infra.api import Api, Auth
 from infra.backups import Backups, access_log_bucket
-from infra.config import StageConfig
+from infra.config import DB_ADMIN_USER, StageConfig
 from infra.data import Data
 from infra.jobs import Jobs
 from infra.lambdas import LambdaKit
@@ -128,12 +128,12 @@ class LadderStack(Stack):
         }
         for function in functions.values():
             data.grant_connect(function)
-        data.proxy.grant_connect(realtime.service.task_definition.task_role, "ladder_admin")
+        data.proxy.grant_connect(realtime.service.task_definition.task_role, DB_ADMIN_USER)
         for function in (api.function, worker, sweeper, migrations.function):
             jobs.queue.grant_send_messages(function)
         jobs.queue.grant(api.function, "sqs:GetQueueAttributes")
         jobs.dlq.grant_consume_messages(api.function)  # redrive and queue stats
-        backups.grant_list(api.function)
+        backups.grant_read(api.function)
         backups.grant_backup(worker)  # backup.create jobs
         # The resources themselves, not their roles: a role waiting on the trigger
         # would wait on the database, whose key policy names the role.
