@@ -162,8 +162,8 @@ def store(settings):
 @pytest.fixture
 def populated(client, writer, admin, db, resources):
     """Rows in every table, using every column type of the schema."""
+    from scripts.streaming import publish
     from tests.helpers import create_player, record_match
-    from tests.streaming import publish
 
     ids = [
         create_player(client, writer, f"bk_{i}", email=f"p{i}@example.com")["id"] for i in range(5)

@@ -165,6 +165,28 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chaos(args: argparse.Namespace) -> int:
+    # The drills start local processes from a checkout (scripts/), which the
+    # Lambda layer does not ship: find the repository this package is installed from.
+    import importlib.util
+    from pathlib import Path
+
+    if importlib.util.find_spec("scripts.chaos") is None:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from scripts.chaos import run
+    from scripts.chaos.drills import DRILLS, FULL, SMALL
+
+    names = list(DRILLS) if args.drill == "all" else [args.drill]
+    kwargs = {"log_dir": Path(args.log_dir)} if args.log_dir else {}
+    reports = run(names, scale=SMALL if args.small else FULL, **kwargs)
+    for report in reports:
+        print(f"{report.drill}: {'PASS' if report.passed else 'FAIL'}")
+        for what, ok in report.checks:
+            if not ok:
+                print(f"  failed: {what}")
+    return 0 if all(r.passed for r in reports) else 1
+
+
 def _timestamp(raw: str):
     from datetime import datetime
 
@@ -172,6 +194,17 @@ def _timestamp(raw: str):
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError("give a UTC offset, e.g. 2026-01-01T00:00:00Z")
     return value
+
+
+# Kept here, not imported from scripts.chaos, so `ladder --help` imports no drill code.
+DRILL_NAMES = (
+    "redis-restart",
+    "db-connections-killed",
+    "stream-task-killed",
+    "relay-killed",
+    "job-redelivery",
+    "backup-interrupted",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -214,6 +247,18 @@ def build_parser() -> argparse.ArgumentParser:
     anonymize_actions = anonymize.add_subparsers(dest="action", required=True)
     anonymize_actions.add_parser("export", help="an anonymized backup; prints its id")
     anonymize.set_defaults(run=cmd_anonymize)
+
+    chaos = commands.add_parser(
+        "chaos", help="rehearse a failure against a disposable local stack; records the result"
+    )
+    chaos.add_argument(
+        "drill",
+        choices=[*DRILL_NAMES, "all"],
+        help="the fault to inject (all: every drill in turn)",
+    )
+    chaos.add_argument("--small", action="store_true", help="a smaller workload (as tests run)")
+    chaos.add_argument("--log-dir", help="where records go (default: docs/incident-logs)")
+    chaos.set_defaults(run=cmd_chaos)
     return parser
 
 

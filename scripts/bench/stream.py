@@ -142,7 +142,7 @@ def bench_fanout() -> list[Result]:
     from ladder.events.relay import stream_key
     from ladder.settings import Settings
     from scripts.local_services import any_postgres, any_redis, delete_keys, scratch_database
-    from tests.streaming import StreamServer, publish, wait_published
+    from scripts.streaming import StreamServer, publish, wait_published
 
     with ExitStack() as stack:
         database_url = stack.enter_context(

@@ -15,8 +15,8 @@ import uvicorn
 
 from ladder.api.app import create_app
 from scripts.local_services import free_port
+from scripts.streaming import StreamServer
 from tests.conftest import bearer
-from tests.streaming import StreamServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [

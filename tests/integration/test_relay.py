@@ -11,7 +11,7 @@ import redis
 from psycopg.rows import dict_row
 
 from ladder.events.relay import Publisher, Relay, stream_key, sweep
-from tests.streaming import StreamServer, publish, wait_published
+from scripts.streaming import StreamServer, publish, wait_published
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from ladder.events.relay import stream_key
-from tests.streaming import Sse, StreamServer, open_stream, publish, read_sse, wait_published
+from scripts.streaming import Sse, StreamServer, open_stream, publish, read_sse, wait_published
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 

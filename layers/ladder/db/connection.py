@@ -6,7 +6,8 @@
   connection.
 - Each unit of work runs in one transaction; if the connection turns out to be
   dead (the proxy or server dropped it while the environment was frozen), the
-  work is retried once on a fresh connection. Writes are idempotent by key, so
+  pool's idle connections are checked and the work is retried once on a live
+  one. Writes are idempotent by key, so
   a retry after an ambiguous commit cannot double-apply.
 """
 
@@ -85,6 +86,10 @@ class Database:
                 if attempt == 2:
                     raise DatabaseUnavailable(str(exc)) from exc
                 logger.warning("database connection lost; retrying on a new one", exc_info=exc)
+                # When one pooled connection died the others usually did too (a
+                # failover, a restart, terminated backends): test them all now, so
+                # the retry gets a live one instead of the next dead one.
+                self.pool.check()
         raise AssertionError("unreachable")
 
     def ping(self) -> None:

@@ -1,4 +1,4 @@
-"""Helpers for stream tests: real stream-service processes, an SSE reader, a publisher."""
+"""Stream-service processes, an SSE reader and a publisher (tests, benchmarks, drills)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 from ladder.events import write_event
 from scripts.local_services import free_port
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]  # the repository root
 
 
 class StreamServer:
