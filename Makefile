@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench synth clean
+.PHONY: dev test lint bench soak synth clean
 
 $(STAMP): layers/requirements.txt layers/requirements-stream.txt layers/requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ synth: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m scripts.bench
+
+# A bounded mixed workload (60 s by default) on a local stack: figures, then invariants.
+soak: $(STAMP)
+	$(BIN)/python -m scripts.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .bench .build cdk.out .pytest_cache .ruff_cache .hypothesis

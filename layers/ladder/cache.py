@@ -21,6 +21,9 @@ import redis
 
 from ladder.observability import MetricUnit, logger, metrics
 
+STAMPEDE_WAIT = 0.25  # seconds a caller waits for another's computation on a miss
+LOCK_MS = 2000  # the single-flight lock expires by itself if its holder dies
+
 
 class Cache:
     def __init__(
@@ -59,12 +62,17 @@ class Cache:
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
-    def _call(self, op: str, fn, *args) -> Any:
-        if time.monotonic() < self._bypass_until:
+    @property
+    def degraded(self) -> bool:
+        """True while Redis is being bypassed after a failure (reads fail open)."""
+        return time.monotonic() < self._bypass_until
+
+    def _call(self, op: str, fn, *args, **kwargs) -> Any:
+        if self.degraded:
             metrics.add_metric(name="CacheBypassed", unit=MetricUnit.Count, value=1)
             return None
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         except redis.RedisError as exc:
             self._bypass_until = time.monotonic() + self._retry_after
             metrics.add_metric(name="CacheErrors", unit=MetricUnit.Count, value=1)
@@ -84,6 +92,37 @@ class Cache:
 
     def incr(self, name: str) -> int | None:
         return self._call("incr", self.client.incr, self.key(name))
+
+    def get_or_compute(
+        self, name: str, ttl: int, compute: Callable[[], Any], *, wait: float = STAMPEDE_WAIT
+    ) -> tuple[Any, str]:
+        """Cache-aside with a single flight: the value and how it was served.
+
+        On a miss, one caller takes a short lock and computes while the others
+        wait up to `wait` seconds for its value ("waited") instead of all
+        querying Postgres at once (a stampede, e.g. right after an invalidation).
+        A waiter that times out, or any caller while Redis fails ("fail-open"),
+        computes the value itself: the lock only ever saves work.
+        """
+        cached = self.get_json(name)
+        if cached is not None:
+            return cached, "hit"
+        if self.degraded:
+            return compute(), "fail-open"
+        lock = f"{name}:computing"
+        won = self._call("lock", self.client.set, self.key(lock), "1", nx=True, px=LOCK_MS)
+        if won is None and not self.degraded:  # another caller is computing it
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+                cached = self.get_json(name)
+                if cached is not None:
+                    return cached, "waited"
+        value = compute()
+        self.set_json(name, value, ttl)
+        if won:
+            self._call("unlock", self.client.delete, self.key(lock))
+        return value, "miss"
 
     def ping(self) -> None:
         """Raise if Redis does not answer (for readiness; ignores the bypass)."""

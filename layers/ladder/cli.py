@@ -168,12 +168,13 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
 def cmd_chaos(args: argparse.Namespace) -> int:
     # The drills start local processes from a checkout (scripts/), which the
     # Lambda layer does not ship: find the repository this package is installed from.
-    import importlib.util
     from pathlib import Path
 
-    if importlib.util.find_spec("scripts.chaos") is None:
+    try:
+        from scripts.chaos import run
+    except ModuleNotFoundError:
         sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from scripts.chaos import run
+        from scripts.chaos import run
     from scripts.chaos.drills import DRILLS, FULL, SMALL
 
     names = list(DRILLS) if args.drill == "all" else [args.drill]

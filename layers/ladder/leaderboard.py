@@ -18,6 +18,13 @@ from ladder.observability import MetricUnit, metrics
 from ladder.pagination import decode_cursor, encode_cursor
 
 VERSION_KEY = "leaderboard:version"
+# How a page was served → the metric counting it (the cache's golden signals).
+SERVED_METRICS = {
+    "hit": "LeaderboardCacheHit",
+    "miss": "LeaderboardCacheMiss",
+    "waited": "LeaderboardCacheStampedeWait",
+    "fail-open": "LeaderboardCacheFailOpenRead",
+}
 
 
 class LeaderboardCursor(BaseModel):
@@ -34,14 +41,11 @@ def leaderboard_page(
     version = cache.get_int(VERSION_KEY) or 0
     position = encode_cursor("leaderboard", after) if after else ""
     page_key = f"leaderboard:v{version}:{limit}:{position}"
-    cached = cache.get_json(page_key)
-    if cached is not None:
-        metrics.add_metric(name="LeaderboardCacheHit", unit=MetricUnit.Count, value=1)
-        return Page[LeaderboardEntry].model_validate(cached)
-    metrics.add_metric(name="LeaderboardCacheMiss", unit=MetricUnit.Count, value=1)
-    page = _query(db, limit, after)
-    cache.set_json(page_key, page.model_dump(mode="json"), ttl)
-    return page
+    page, served = cache.get_or_compute(
+        page_key, ttl, lambda: _query(db, limit, after).model_dump(mode="json")
+    )
+    metrics.add_metric(name=SERVED_METRICS[served], unit=MetricUnit.Count, value=1)
+    return Page[LeaderboardEntry].model_validate(page)
 
 
 def invalidate_leaderboard(cache: Cache) -> None:

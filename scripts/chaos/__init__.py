@@ -6,7 +6,6 @@ Each drill is in `drills.py`; `run` executes some and records each result in
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from scripts.chaos.record import INCIDENT_LOGS, append
 def run(
     names: list[str], *, scale: Scale = FULL, log_dir: Path = INCIDENT_LOGS
 ) -> list[DrillReport]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     reports = []
     for name in names:
         print(f"chaos: {name} …", file=sys.stderr, flush=True)

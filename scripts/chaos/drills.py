@@ -126,8 +126,8 @@ def _check_writes(report: DrillReport, stack: DrillStack, workload: Workload) ->
     report.measured["first attempts failed"] = dict(workload.first_attempt_failures)
     report.check("every acknowledged write is stored", acknowledged <= stored)
     report.check(
-        f"every one of the {workload.matches} writes was eventually acknowledged",
-        len(acknowledged) == workload.matches,
+        f"every one of the {workload.attempted} writes was eventually acknowledged",
+        len(acknowledged) == workload.attempted,
     )
     ok, worst = ratings_equal_replay(stack)
     report.measured["largest rating difference to a replay"] = worst

@@ -12,6 +12,7 @@ so a drill never touches the developer's own `make dev` stack.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import shutil
 import signal
@@ -148,6 +149,7 @@ class DrillStack:
         self.database_url = self._exit.enter_context(scratch_database(server, "chaos"))
         self.redis = RedisProcess().start()
         self._exit.callback(self.redis.stop)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
         os.environ.update(FAKE_AWS_CREDENTIALS)  # moto accepts anything; boto3 wants some
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
@@ -229,9 +231,10 @@ class RouteStats:
 
 
 class Workload:
-    """Game servers and readers: `writers` threads report `matches` matches among
-    `players` players (each with an Idempotency-Key, retried with the same key until
-    acknowledged), `readers` threads read the leaderboard and players until they finish."""
+    """Game servers and readers: `writers` threads report up to `matches` matches
+    among `players` players (each with an Idempotency-Key, retried with the same key
+    until acknowledged), and stop starting new ones after `duration` seconds if given;
+    `readers` threads read the leaderboard, players and their history until then."""
 
     def __init__(
         self,
@@ -242,7 +245,9 @@ class Workload:
         writers: int = 4,
         readers: int = 2,
         pause: float = 0.0,
+        read_pause: float = 0.0,
         deadline: float = 120.0,
+        duration: float | None = None,
     ) -> None:
         self.stack = stack
         self.players_wanted = players
@@ -250,7 +255,10 @@ class Workload:
         self.writers = writers
         self.readers = readers
         self.pause = pause
+        self.read_pause = read_pause
         self.deadline = deadline
+        self.duration = duration
+        self.attempted = 0  # matches a writer started to report
         self.routes: dict[str, RouteStats] = defaultdict(RouteStats)
         self.acknowledged: set[str] = set()  # match ids the API answered 201/200 for
         self.in_flight = 0
@@ -295,7 +303,9 @@ class Workload:
         headers = self.stack.token()
         end = time.monotonic() + self.deadline
         with httpx.Client(base_url=self.stack.api.url, timeout=10) as client:
-            while (i := next(self._next)) < self.matches:
+            while not self._expired() and (i := next(self._next)) < self.matches:
+                with self._lock:
+                    self.attempted += 1
                 a = self.players[i % len(self.players)]
                 b = self.players[(i * 7 + 1 + i // len(self.players)) % len(self.players)]
                 if a == b:
@@ -326,19 +336,32 @@ class Workload:
                 if self.pause:
                     time.sleep(self.pause)
 
+    def _expired(self) -> bool:
+        return self.duration is not None and time.monotonic() - self.started > self.duration
+
     def _reader(self, n: int) -> None:
         with httpx.Client(base_url=self.stack.api.url, timeout=10) as client:
             for i in itertools.count():
                 if self._done.is_set():
                     return
-                if i % 3 == 2:
-                    player = self.players[(n + i) % len(self.players)]
+                player = self.players[(n + i) % len(self.players)]
+                if i % 4 == 1:
                     self._call(client, "GET /v1/players/{id}", "GET", f"/v1/players/{player}")
+                elif i % 4 == 3:
+                    self._call(
+                        client,
+                        "GET /v1/players/{id}/ratings",
+                        "GET",
+                        f"/v1/players/{player}/ratings",
+                    )
                 else:
                     self._call(client, "GET /v1/leaderboard", "GET", "/v1/leaderboard")
+                if self.read_pause:
+                    time.sleep(self.read_pause)
 
     def start(self) -> Workload:
         self.setup()
+        self.started = time.monotonic()
         self._threads = [threading.Thread(target=self._writer) for _ in range(self.writers)]
         self._reader_threads = [
             threading.Thread(target=self._reader, args=(n,)) for n in range(self.readers)
