@@ -4,8 +4,12 @@
   directly, via the relay URL, because an advisory lock would pin an RDS
   Proxy connection). If a relay runs, there is nothing to do.
 - Jobs: send jobs that committed but whose dispatch failed.
+- Backups: report the age of the newest complete backup (BackupAgeSeconds),
+  which the "backup older than 26 h" alarm watches.
 """
 
+from ladder.backup.backups import latest_backup_age
+from ladder.backup.store import Store
 from ladder.events.relay import sweep
 from ladder.jobs.schedule import dispatch_pending
 from ladder.observability import MetricUnit, logger, metrics
@@ -21,6 +25,13 @@ def handler(event, context):
     stats = sweep(resources.settings)
     jobs = dispatch_pending(resources.db, resources.settings)
     metrics.add_metric(name="JobsRedispatched", unit=MetricUnit.Count, value=jobs)
+    try:
+        age = latest_backup_age(Store(resources.settings))
+    except Exception:  # the sweep above matters more; a missing figure raises the alarm
+        logger.exception("could not read the newest backup's age")
+        age = None
+    if age is not None:  # none at all: no data, which the alarm treats as stale
+        metrics.add_metric(name="BackupAgeSeconds", unit=MetricUnit.Seconds, value=age)
     if stats is None:
         return {"swept": False, "reason": "a relay is running", "jobs_dispatched": jobs}
     metrics.add_metric(name="OutboxSwept", unit=MetricUnit.Count, value=stats.published)

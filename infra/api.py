@@ -110,7 +110,7 @@ class Api(Construct):
             memory_mb=config.api_memory_mb,
             timeout=Duration.seconds(29),
             # The live page, served by the stream service, reads the API from browsers.
-            environment={"LADDER_CORS_ORIGINS": cors_origin},
+            environment={"LADDER_CORS_ORIGINS": cors_origin, "LADDER_REQUEST_METRICS": "true"},
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS,
         )
         self.alias = lambda_.Alias(

@@ -62,6 +62,10 @@ class StageConfig(BaseModel):
     stream_min_tasks: int = Field(1, ge=1)
     stream_max_tasks: int = Field(2, ge=1)
     certificate_arn: str | None = None
+    # faults
+    lambda_fault_injection: bool = Field(
+        True, description="Install AWS's FIS extension on the API Lambda (not in prod)."
+    )
     # retention
     log_retention_days: Literal[7, 30, 90, 365] = 7
     backup_glacier_after_days: int | None = None
@@ -119,6 +123,7 @@ class StageConfig(BaseModel):
                 stream_min_tasks=2,
                 stream_max_tasks=10,
                 log_retention_days=365,
+                lambda_fault_injection=False,
                 backup_glacier_after_days=30,
                 backup_expire_after_days=365,
                 **given,

@@ -8,12 +8,16 @@ Managed Prometheus (Grafana dashboard: infra/grafana/stream.json).
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+import json
+
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_aps as aps
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_rds as rds
@@ -24,33 +28,43 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.queues import dead_letter_queue
+from ladder.observability import DASHBOARD_METRICS, NAMESPACE, ROUTE_METRICS, SERVICE
 
-NAMESPACE = "Ladder"
-DIMENSIONS = {"service": "ladder"}
+DIMENSIONS = {"service": SERVICE}
 
-# Every EMF metric the code emits, by dashboard row (tests check the list
-# against the code, so a new metric cannot be left off the dashboard).
-APP_METRICS = {
-    "Cache": (
-        "LeaderboardCacheHit",
-        "LeaderboardCacheMiss",
-        "LeaderboardCacheInvalidation",
-        "CacheBypassed",
-        "CacheErrors",
-    ),
-    "Jobs": (
-        "JobDuration",
-        "JobFailures",
-        "RecalculatedMatchesPerSecond",
-        "JobsRedispatched",
-        "OutboxSwept",
-    ),
-    "Backups and drills": (
-        "BackupSucceeded",
-        "BackupSeconds",
-        "RestoreDrillSucceeded",
-    ),
-}
+BACKUP_MAX_AGE = Duration.hours(26)
+
+# Alerts on the stream service's Prometheus metrics, evaluated by Amazon Managed
+# Prometheus and sent to the same SNS topic as the CloudWatch alarms.
+STREAM_ALERTS = [
+    {
+        "alert": "RelayNotLeading",
+        "expr": "(max(ladder_relay_leader) < 1) or absent(ladder_relay_leader)",
+        "for": "3m",
+        "annotations": {
+            "summary": "No stream task's relay leads: live events wait for the sweeper",
+            "runbook": "RelayNotLeading",
+        },
+    },
+    {
+        "alert": "RelayLagHigh",
+        "expr": "max(ladder_relay_lag_seconds) > 10",
+        "for": "5m",
+        "annotations": {
+            "summary": "Events reach Redis more than 10 s after they commit",
+            "runbook": "RelayLagHigh",
+        },
+    },
+    {
+        "alert": "StreamClientsDropped",
+        "expr": "sum(rate(ladder_stream_drops_total[5m])) > 1",
+        "for": "10m",
+        "annotations": {
+            "summary": "More than one slow SSE client a second is being dropped",
+            "runbook": "StreamClientsDropped",
+        },
+    },
+]
 
 
 def app_metric(name: str, statistic: str = "Sum", period: Duration = Duration.minutes(5)):
@@ -79,6 +93,7 @@ class Observability(Construct):
         proxy: rds.DatabaseProxy,
         redis: elasticache.CfnReplicationGroup,
         load_balancer: elbv2.ApplicationLoadBalancer,
+        prometheus: aps.CfnWorkspace,
         target_group: elbv2.ApplicationTargetGroup,
         service_name: str,
         cluster_name: str,
@@ -98,6 +113,7 @@ class Observability(Construct):
                 subscriptions.EmailSubscription(config.alarm_email, dead_letter_queue=undelivered)
             )
         action = cw_actions.SnsAction(self.topic)
+        self._prometheus_alerts(prometheus)
         self.alarms: dict[str, cw.Alarm] = {}
 
         def alarm(name: str, metric: cw.IMetric, description: str, **kwargs) -> None:
@@ -146,13 +162,23 @@ class Observability(Construct):
         )
         alarm(
             "BackupStale",
-            app_metric("BackupSucceeded", period=Duration.hours(1)),
-            "No successful backup for 26 hours (runbook: BackupStale).",
-            threshold=1,
-            evaluation_periods=26,
-            datapoints_to_alarm=26,
-            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            # The sweeper reports the newest backup's age every minute; no figure
+            # (no backup, or no sweeper) is as bad as an old one.
+            app_metric("BackupAgeSeconds", "Maximum"),
+            "The newest complete backup is older than 26 hours (runbook: BackupStale).",
+            threshold=BACKUP_MAX_AGE.to_seconds(),
+            evaluation_periods=3,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.BREACHING,
+        )
+        alarm(
+            "CacheDegraded",
+            app_metric("CacheErrors"),
+            "Redis calls keep failing; reads fall back to Postgres (runbook: CacheDegraded).",
+            threshold=10,
+            evaluation_periods=3,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
         alarm(
             "RestoreDrillFailed",
@@ -219,7 +245,16 @@ class Observability(Construct):
                 ],
             ),
             graph("Oldest job (s)", [queue.metric_approximate_age_of_oldest_message()]),
-            *(graph(row, [app_metric(n) for n in names]) for row, names in APP_METRICS.items()),
+            *(
+                graph(row, [app_metric(n) for n in names])
+                for row, names in DASHBOARD_METRICS.items()
+            ),
+        )
+        self.dashboard.add_widgets(
+            *(
+                graph(f"{name} by route ({statistic})", [route_search(name, statistic)])
+                for name, statistic in ROUTE_METRICS.items()
+            )
         )
         ecs_dims = {"ClusterName": cluster_name, "ServiceName": service_name}
         self.dashboard.add_widgets(
@@ -276,6 +311,40 @@ class Observability(Construct):
                 ],
             ),
         )
+
+    def _prometheus_alerts(self, workspace: aps.CfnWorkspace) -> None:
+        aps.CfnRuleGroupsNamespace(
+            self,
+            "StreamAlerts",
+            workspace=workspace.attr_arn,
+            name="ladder-stream",
+            # JSON is YAML, which is what AMP reads.
+            data=json.dumps({"groups": [{"name": "ladder-stream", "rules": STREAM_ALERTS}]}),
+        )
+        route = {"receiver": "sns", "group_by": ["alertname"]}
+        receiver = {
+            "name": "sns",
+            "sns_configs": [
+                {
+                    "topic_arn": self.topic.topic_arn,
+                    "sigv4": {"region": Stack.of(self).region},
+                    "subject": "ladder stream alert",
+                }
+            ],
+        }
+        config = json.dumps({"route": route, "receivers": [receiver]})
+        workspace.alert_manager_definition = json.dumps({"alertmanager_config": config})
+        self.topic.grant_publish(iam.ServicePrincipal("aps.amazonaws.com"))
+
+
+def route_search(name: str, statistic: str) -> cw.MathExpression:
+    """Every route's series of `name`: routes are dimension values, unknown at synth."""
+    query = f'{{{NAMESPACE},route,service}} MetricName="{name}"'
+    return cw.MathExpression(
+        expression=f"SEARCH('{query}', '{statistic}', 300)",
+        label="",
+        period=Duration.minutes(5),
+    )
 
 
 def _graph(title: str, metrics: list[cw.IMetric]) -> cw.GraphWidget:

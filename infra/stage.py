@@ -20,6 +20,7 @@ from infra.api import Api, Auth
 from infra.backups import Backups, access_log_bucket
 from infra.config import DB_ADMIN_USER, StageConfig
 from infra.data import Data
+from infra.faults import FaultInjection
 from infra.jobs import Jobs
 from infra.lambdas import LambdaKit
 from infra.migrations import Migrations
@@ -44,9 +45,9 @@ class LadderStack(Stack):
             removal_policy=config.removal,
             pending_window=Duration.days(7),
         )
-        # Alarms publish to the encrypted topic; SNS moves undelivered ones to an
-        # encrypted queue.
-        for service in ("cloudwatch.amazonaws.com", "sns.amazonaws.com"):
+        # Alarms (CloudWatch, and AMP's alert manager) publish to the encrypted topic;
+        # SNS moves undelivered ones to an encrypted queue.
+        for service in ("cloudwatch.amazonaws.com", "sns.amazonaws.com", "aps.amazonaws.com"):
             key.grant(iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey*")
 
         network = Network(self, "Network", config=config)
@@ -134,6 +135,7 @@ class LadderStack(Stack):
         jobs.queue.grant(api.function, "sqs:GetQueueAttributes")
         jobs.dlq.grant_consume_messages(api.function)  # redrive and queue stats
         backups.grant_read(api.function)
+        backups.grant_read(sweeper)  # it reports the newest backup's age
         backups.grant_backup(worker)  # backup.create jobs
         # The resources themselves, not their roles: a role waiting on the trigger
         # would wait on the database, whose key policy names the role.
@@ -167,9 +169,21 @@ class LadderStack(Stack):
             proxy=data.proxy,
             redis=data.redis,
             load_balancer=realtime.alb,
+            prometheus=realtime.workspace,
             target_group=realtime.target_group,
             service_name=realtime.service.service_name,
             cluster_name=realtime.cluster.cluster_name,
+        )
+
+        faults = FaultInjection(
+            self,
+            "Faults",
+            config=config,
+            service=realtime.service,
+            database=data.instance,
+            api_function=api.function,
+            alarms=observability.alarms,
+            access_logs=access_logs,
         )
 
         outputs = {
@@ -191,6 +205,12 @@ class LadderStack(Stack):
                 "Amazon Managed Prometheus workspace (Grafana data source)",
             ),
         }
+        outputs.update(
+            {
+                f"FisTemplate{name}": (template.attr_id, f"FIS experiment: {template.description}")
+                for name, template in faults.templates.items()
+            }
+        )
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)
         log_retention = next(c for c in self.node.children if c.node.id.startswith("LogRetention"))

@@ -15,4 +15,40 @@ NAMESPACE = "Ladder"
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
-__all__ = ["MetricUnit", "logger", "metrics"]
+# Every EMF metric the code emits, by the dashboard row that shows it (in the
+# `Ladder` namespace with the `service` dimension). The CloudWatch dashboard
+# and the Grafana JSON are built from this, and a test checks it against every
+# metric name in the code.
+DASHBOARD_METRICS: dict[str, tuple[str, ...]] = {
+    "Cache": (
+        "LeaderboardCacheHit",
+        "LeaderboardCacheMiss",
+        "LeaderboardCacheStampedeWait",
+        "LeaderboardCacheFailOpenRead",
+        "LeaderboardCacheInvalidation",
+        "CacheBypassed",
+        "CacheErrors",
+    ),
+    "Jobs": (
+        "JobDuration",
+        "JobFailures",
+        "RecalculatedMatchesPerSecond",
+        "JobsRedispatched",
+        "OutboxSwept",
+    ),
+    "Backups and drills": (
+        "BackupSucceeded",
+        "BackupSeconds",
+        "BackupAgeSeconds",
+        "RestoreDrillSucceeded",
+    ),
+}
+# Per-route API metrics (ladder.api.telemetry) with an extra `route` dimension,
+# and the statistic their dashboards show.
+ROUTE_METRICS: dict[str, str] = {
+    "RequestLatency": "p99",
+    "ClientErrors": "Sum",
+    "ServerErrors": "Sum",
+}
+
+__all__ = ["DASHBOARD_METRICS", "ROUTE_METRICS", "MetricUnit", "logger", "metrics"]

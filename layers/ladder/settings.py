@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     anonymize_salt: str | None = Field(
         None, description="Secret salt of anonymized exports' hashes (required to export)."
     )
+    request_metrics: bool = Field(
+        False, description="Emit latency and errors per route as EMF (on in the API Lambda)."
+    )
     cors_origins: str = Field(
         "*", description="Comma-separated origins allowed to read the API from a browser."
     )

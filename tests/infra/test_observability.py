@@ -3,7 +3,7 @@
 import json
 
 ALARMS = ("Api5xx", "ApiLatencyP99", "DlqNotEmpty", "OldestJobAge", "BackupStale")
-ALARMS += ("RestoreDrillFailed", "StreamUnhealthyHosts")
+ALARMS += ("RestoreDrillFailed", "StreamUnhealthyHosts", "CacheDegraded")
 
 
 def test_every_log_group_has_retention(prod, preview):
@@ -35,12 +35,12 @@ def test_each_operator_alarm_notifies_the_topic(stage):
         assert alarm["OKActions"] == [{"Ref": topic}]
 
 
-def test_backup_stale_fires_after_26_hours_without_a_success(stage):
+def test_backup_stale_fires_when_the_newest_backup_is_older_than_26_hours(stage):
     alarm = _alarms(stage)["BackupStale"]
-    assert alarm["MetricName"] == "BackupSucceeded"
-    assert alarm["Period"] * alarm["EvaluationPeriods"] == 26 * 3600
-    assert alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"]
-    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["MetricName"] == "BackupAgeSeconds"
+    assert alarm["Threshold"] == 26 * 3600
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["TreatMissingData"] == "breaching"  # no figure: no backup or no sweeper
 
 
 def test_the_dashboard_covers_every_part(stage):

@@ -219,3 +219,18 @@ def schema_objects(url: str) -> tuple[set, set]:
             ).fetchall()
         )
     return indexes, constraints
+
+
+def test_the_newest_complete_backups_age_ignores_exports_and_unfinished_ones(
+    settings, store, populated
+):
+    from datetime import timedelta
+
+    from ladder.backup.backups import create_backup, latest_backup_age
+
+    assert latest_backup_age(store) is None
+    manifest = create_backup(settings.database_url, store)
+    later = manifest.started_at + timedelta(hours=30)
+    assert latest_backup_age(store, now=later) == 30 * 3600
+    store.put_json("backups/99991231T000000Z/users.copy.gz.part", {})  # unfinished: no manifest
+    assert latest_backup_age(store, now=later) == 30 * 3600

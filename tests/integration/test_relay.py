@@ -1,6 +1,7 @@
 """The relay: one leader, gap-free and duplicate-free publishing through crashes."""
 
 import importlib
+import json
 import signal
 import threading
 import time
@@ -126,7 +127,7 @@ def test_a_relay_wakes_on_commit_without_waiting_for_its_poll(settings):
         thread.join(40)
 
 
-def test_the_scheduled_sweeper_lambda_publishes_leftovers(settings, monkeypatch):
+def test_the_scheduled_sweeper_lambda_publishes_leftovers(settings, store, monkeypatch, capsys):
     from functions import sweeper
     from ladder.settings import get_settings
     from scripts.local_services import LambdaContext
@@ -135,6 +136,8 @@ def test_the_scheduled_sweeper_lambda_publishes_leftovers(settings, monkeypatch)
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
         "LADDER_REDIS_PREFIX": settings.redis_prefix,
+        "AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+        "LADDER_BACKUP_BUCKET": store.bucket,
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
@@ -145,6 +148,18 @@ def test_the_scheduled_sweeper_lambda_publishes_leftovers(settings, monkeypatch)
         result = sweeper.handler(event, LambdaContext("ladder-sweeper"))
         assert result == {"swept": True, "published": 30, "repaired": 0, "jobs_dispatched": 0}
         assert_log_is_whole(settings, 30)
+        # With a backup in the bucket, the sweeper reports its age for the alarm.
+        from ladder.backup.backups import create_backup
+
+        create_backup(settings.database_url, store)
+        capsys.readouterr()
+        sweeper.handler(event, LambdaContext("ladder-sweeper"))
+        (emf,) = [
+            json.loads(line)
+            for line in capsys.readouterr().out.splitlines()
+            if '"BackupAgeSeconds"' in line
+        ]
+        assert 0 <= emf["BackupAgeSeconds"][0] < 60
     finally:
         sweeper.resources.close()
         get_settings.cache_clear()

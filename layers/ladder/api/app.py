@@ -7,6 +7,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from ladder.api.problems import install_problem_handlers
 from ladder.api.routers import admin, health, leaderboard, matches, players
+from ladder.api.telemetry import RequestMetrics
 from ladder.resources import Resources
 from ladder.settings import get_settings
 
@@ -26,6 +27,8 @@ def create_app(resources: Resources | None = None) -> FastAPI:
         allow_methods=["GET"],
     )
     install_problem_handlers(app)
+    if app.state.resources.settings.request_metrics:
+        app.add_middleware(RequestMetrics)
     for module in (health, players, matches, leaderboard, admin):
         app.include_router(module.router)
     return app

@@ -201,6 +201,18 @@ def list_backups(store: Store) -> list[dict]:
     return found
 
 
+def latest_backup_age(store: Store, now: datetime | None = None) -> float | None:
+    """Seconds since the newest complete backup (not an anonymized export) started;
+    None if there is none. One LIST and a read or two: cheap enough for every minute."""
+    now = now or datetime.now(UTC)
+    for prefix in sorted(store.prefixes(PREFIX), reverse=True):
+        if store.exists(f"{prefix}manifest.json"):
+            manifest = load_manifest(store, prefix[len(PREFIX) :].rstrip("/"))
+            if not manifest.anonymized:
+                return (now - manifest.started_at).total_seconds()
+    return None
+
+
 def verify_backup(store: Store, backup_id: str, report: Report = _quiet) -> dict:
     """Re-read every object: hash and row count must match the manifest."""
     manifest = load_manifest(store, backup_id)
