@@ -3,7 +3,7 @@ made), one CloudWatch dashboard, and alarms to one SNS topic.
 
 Lambda metrics arrive as EMF in the `Ladder` namespace with the Powertools
 `service` dimension; the stream service's Prometheus metrics go to Amazon
-Managed Prometheus (Grafana dashboard: infra/grafana/stream.json).
+Managed Prometheus (Grafana dashboard of both: infra/grafana/ladder.json).
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Log retention everywhere, the dashboard, alarms to SNS, the Grafana dashboard."""
 
+import ast
 import json
+import re
+from pathlib import Path
 
 ALARMS = ("Api5xx", "ApiLatencyP99", "DlqNotEmpty", "OldestJobAge", "BackupStale")
 ALARMS += ("RestoreDrillFailed", "StreamUnhealthyHosts", "CacheDegraded")
@@ -59,13 +62,55 @@ def test_an_email_subscription_when_configured(with_certificate, preview):
     assert preview.resources("AWS::SNS::Subscription") == {}
 
 
-def test_the_grafana_dashboard_is_current_and_charts_every_stream_metric():
+def _emitted_emf_metrics() -> set[str]:
+    """Every EMF metric name the code emits: literal `add_metric(name=…)` calls, plus the
+    one dynamic site (the leaderboard's SERVED_METRICS) and the per-route metrics."""
+    from ladder.leaderboard import SERVED_METRICS
+
+    names, dynamic = set(), []
+    for path in [*Path("layers/ladder").rglob("*.py"), *Path("functions").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_metric":
+                (name,) = (k.value for k in node.keywords if k.arg == "name")
+                if isinstance(name, ast.Constant):
+                    names.add(name.value)
+                else:
+                    dynamic.append(f"{path}:{ast.unparse(name)}")
+    assert dynamic == ["layers/ladder/leaderboard.py:SERVED_METRICS[served]"]
+    return names | set(SERVED_METRICS.values())
+
+
+def test_every_metric_the_code_emits_is_on_both_dashboards(stage):
+    from ladder.observability import DASHBOARD_METRICS, ROUTE_METRICS
     from scripts.gen_grafana import DASHBOARD, dashboard, stream_metric_names
 
-    generated = dashboard()
-    assert json.loads(DASHBOARD.read_text()) == generated, "run python -m scripts.gen_grafana"
-    exprs = " ".join(t["expr"] for p in generated["panels"] for t in p["targets"])
-    names = stream_metric_names()
-    assert "ladder_stream_connections" in names
-    for name in names:
+    catalog = {name for names in DASHBOARD_METRICS.values() for name in names} | set(ROUTE_METRICS)
+    assert _emitted_emf_metrics() == catalog  # nothing unlisted, nothing stale
+    cloudwatch = stage.text(stage.props("AWS::CloudWatch::Dashboard")["DashboardBody"])
+    grafana = dashboard()
+    assert json.loads(DASHBOARD.read_text()) == grafana, "run python -m scripts.gen_grafana"
+    targets = [t for panel in grafana["panels"] for t in panel["targets"]]
+    charted = {t["metricName"] for t in targets if "metricName" in t}
+    for name in catalog:
+        assert re.search(rf"\b{name}\b", cloudwatch), name
+        assert name in charted, name
+    exprs = " ".join(t["expr"] for t in targets if "expr" in t)
+    assert "ladder_stream_connections" in stream_metric_names()
+    for name in stream_metric_names():
         assert name in exprs, name
+
+
+def test_every_alarm_and_alert_has_a_runbook_section(stage):
+    from infra.observability import STREAM_ALERTS
+
+    sections = set(re.findall(r"^## (\w+)$", Path("docs/runbook.md").read_text(), re.M))
+    named = {
+        a["Properties"]["AlarmDescription"].split("(runbook: ")[1].rstrip(").")
+        for a in stage.resources("AWS::CloudWatch::Alarm").values()
+    }
+    named |= {alert["annotations"]["runbook"] for alert in STREAM_ALERTS}
+    assert len(named) == 12
+    assert named <= sections, named - sections
+    text = Path("docs/runbook.md").read_text()
+    assert "## Restore from a backup" in text
+    assert "## Point-in-time recovery" in text
