@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -29,12 +31,12 @@ import httpx
 from scripts.bench import RESULTS, Result
 from scripts.chaos.stack import (
     DrillStack,
-    Subscriber,
     Workload,
     expected_events,
     ratings_equal_replay,
     wait_until,
 )
+from scripts.streaming import REPO
 
 TOPICS = frozenset({"matches", "leaderboard"})
 IDLE_REQUESTS = 200
@@ -91,26 +93,30 @@ def soak(
             duration=duration,
             deadline=duration + 120,
         )
-        # Subscribers spread over both stream processes, each able to resume on the other.
-        urls = [s.url for s in stack.streams]
-        subs = [Subscriber(urls[i % 2 :] + urls[: i % 2]) for i in range(subscribers)]
-        for sub in subs:
-            sub.start()
-        for sub in subs:
-            sub.connected.wait(15)
-        workload.start()
-        workload.join()
-        elapsed = time.monotonic() - workload.started
+        # Subscribers live in their own process, spread over both stream processes.
+        with tempfile.TemporaryDirectory() as work:
+            subscribers_process = subprocess.Popen(
+                [sys.executable, "-m", "scripts.subscribers", work, str(subscribers)]
+                + [s.url for s in stack.streams],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            if subscribers_process.stdout.readline().strip() != "ready":
+                raise RuntimeError("the subscribers did not connect")
+            workload.start()
+            workload.join()
+            elapsed = time.monotonic() - workload.started
 
-        wait_until(
-            lambda: stack.sql("SELECT count(*) FROM event_outbox WHERE seq IS NULL")[0][0] == 0,
-            what="every event published",
-            timeout=120,
-        )
-        expected = expected_events(stack, TOPICS)
-        for sub in subs:
-            sub.wait_for(expected, timeout=120)
-            sub.stop()
+            wait_until(
+                lambda: stack.sql("SELECT count(*) FROM event_outbox WHERE seq IS NULL")[0][0] == 0,
+                what="every event published",
+                timeout=120,
+            )
+            expected = expected_events(stack, TOPICS)
+            Path(work, "expected.json").write_text(json.dumps(expected))
+            subscribers_process.wait(timeout=300)
+            received = json.loads(Path(work, "received.json").read_text())
         stored = {str(i) for (i,) in stack.sql("SELECT id FROM matches")}
         ratings_ok, worst = ratings_equal_replay(stack)
         # The baseline: the same routes on the same (final) data, one request at a time.
@@ -126,7 +132,7 @@ def soak(
             "errors": sum(n for s, n in stats.statuses.items() if isinstance(s, str) or s >= 400),
             "idle_p99_ms": round(idle[route] * 1000, 2) if route in idle else None,
         }
-    lost_events = sum(len(set(expected) - set(s.ids)) for s in subs)
+    lost_events = sum(r["missing"] for r in received)
     summary = {
         "seconds": round(elapsed, 1),
         "requests": sum(r["requests"] for r in routes.values()),
@@ -138,7 +144,9 @@ def soak(
         "subscribers": subscribers,
         "events": len(expected),
         "lost_events": lost_events,
-        "duplicate_events": sum(len(s.ids) - len(set(s.ids)) for s in subs),
+        "duplicate_events": sum(r["duplicates"] for r in received),
+        "events_out_of_order": sum(not r["in_order"] for r in received),
+        "subscriber_resets": sum(r["resets"] for r in received),
         "ratings_equal_replay": ratings_ok,
         "largest_rating_difference": worst,
         "routes": routes,
@@ -196,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["lost_writes"] == 0
         and summary["lost_events"] == 0
         and summary["duplicate_events"] == 0
+        and summary["events_out_of_order"] == 0
         and summary["unacknowledged_writes"] == 0
         and summary["ratings_equal_replay"]
     )

@@ -113,8 +113,10 @@ class Cache:
         won = self._call("lock", self.client.set, self.key(lock), "1", nx=True, px=LOCK_MS)
         if won is None and not self.degraded:  # another caller is computing it
             deadline = time.monotonic() + wait
+            pause = 0.002  # a page takes milliseconds to compute: look soon, then less often
             while time.monotonic() < deadline:
-                time.sleep(0.01)
+                time.sleep(pause)
+                pause = min(pause * 2, 0.02)
                 cached = self.get_json(name)
                 if cached is not None:
                     return cached, "waited"

@@ -15,6 +15,8 @@ def test_a_short_soak_loses_nothing_and_reports_each_route(tmp_path):
     assert summary["unacknowledged_writes"] == 0
     assert summary["lost_events"] == 0
     assert summary["duplicate_events"] == 0
+    assert summary["events_out_of_order"] == 0
+    assert summary["subscriber_resets"] == 0
     assert summary["events"] == 2 * summary["matches_acknowledged"]
     assert summary["ratings_equal_replay"] is True
     assert summary["errors"] == 0
