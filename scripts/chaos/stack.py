@@ -132,6 +132,7 @@ class DrillStack:
         self._exit.close()
 
     def _start(self) -> None:
+        import boto3
         from moto.server import ThreadedMotoServer
 
         from ladder.settings import get_settings
@@ -156,7 +157,15 @@ class DrillStack:
         self._exit.callback(moto.stop)
         host, port = moto.get_host_and_port()
         self.aws_endpoint = f"http://{host}:{port}"
-        queues = create_aws_resources(self.aws_endpoint)
+        # moto keeps its state per process, not per server: names of our own keep
+        # one drill's messages and backups out of the next one's.
+        tag = uuid.uuid4().hex[:8]
+        queues = create_aws_resources(
+            self.aws_endpoint, queue=f"chaos-jobs-{tag}", dlq=f"chaos-jobs-dlq-{tag}"
+        )
+        bucket = f"chaos-backups-{tag}"
+        boto3.client("s3", endpoint_url=self.aws_endpoint).create_bucket(Bucket=bucket)
+        queues["LADDER_BACKUP_BUCKET"] = bucket
         self.env = {
             **os.environ,
             "DATABASE_URL": self.database_url,
@@ -172,6 +181,7 @@ class DrillStack:
             AWS_ENDPOINT_URL=self.aws_endpoint,
             jobs_queue_url=queues["LADDER_JOBS_QUEUE_URL"],
             jobs_dlq_url=queues["LADDER_JOBS_DLQ_URL"],
+            backup_bucket=bucket,
         )
         prepare_database(self.settings)
         self.api = ApiServer(self.env).start()

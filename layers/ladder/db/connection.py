@@ -28,6 +28,13 @@ from ladder.observability import logger
 T = TypeVar("T")
 
 
+def _lost(conn: psycopg.Connection) -> bool:
+    """The connection is dead. psycopg marks it `broken` when a call notices, but a
+    connection killed during a pipeline (executemany) can surface first as "cannot
+    exit pipeline mode" with only libpq's status saying so."""
+    return conn.broken or conn.pgconn.status == psycopg.pq.ConnStatus.BAD
+
+
 class DatabaseUnavailable(Exception):
     """Postgres did not answer in time; the API turns this into a 503."""
 
@@ -81,7 +88,7 @@ class Database:
                 with self.connection() as conn, conn.transaction():
                     return work(conn)
             except psycopg.OperationalError as exc:
-                if conn is None or not conn.broken:
+                if conn is None or not _lost(conn):
                     raise  # a statement failed; the connection is fine
                 if attempt == 2:
                     raise DatabaseUnavailable(str(exc)) from exc
