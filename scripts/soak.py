@@ -34,7 +34,6 @@ from scripts.chaos.stack import (
     Workload,
     expected_events,
     ratings_equal_replay,
-    wait_until,
 )
 from scripts.streaming import REPO
 
@@ -108,11 +107,7 @@ def soak(
             workload.join()
             elapsed = time.monotonic() - workload.started
 
-            wait_until(
-                lambda: stack.sql("SELECT count(*) FROM event_outbox WHERE seq IS NULL")[0][0] == 0,
-                what="every event published",
-                timeout=120,
-            )
+            stack.wait_published(timeout=120)
             expected = expected_events(stack, TOPICS)
             Path(work, "expected.json").write_text(json.dumps(expected))
             subscribers_process.wait(timeout=300)

@@ -91,17 +91,9 @@ class Clock:
         return at
 
 
-def _wait_published(stack: DrillStack, timeout: float = 60) -> None:
-    wait_until(
-        lambda: stack.sql("SELECT count(*) FROM event_outbox WHERE seq IS NULL")[0][0] == 0,
-        what="every event published",
-        timeout=timeout,
-    )
-
-
 def _check_delivery(report: DrillReport, stack: DrillStack, subscribers: list[Subscriber]):
     """Each subscriber got every committed event on its topics, once, in order, no reset."""
-    _wait_published(stack)
+    stack.wait_published()
     expected = expected_events(stack, TOPICS)
     for sub in subscribers:
         sub.wait_for(expected, timeout=60)

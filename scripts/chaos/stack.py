@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 import httpx
 import psycopg
-import redis
 
 from ladder.auth import issue_dev_token
 from ladder.settings import DEV_JWT_SECRET, Settings
@@ -230,8 +229,12 @@ class DrillStack:
             cur = conn.execute(query, params)
             return cur.fetchall() if cur.description else []
 
-    def redis_client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis.url, decode_responses=True, socket_timeout=2)
+    def wait_published(self, timeout: float = 60) -> None:
+        """Until the relay (or a sweep) has published every committed event."""
+        query = "SELECT count(*) FROM event_outbox WHERE seq IS NULL"
+        wait_until(
+            lambda: self.sql(query)[0][0] == 0, what="every event published", timeout=timeout
+        )
 
 
 @dataclass
