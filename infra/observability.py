@@ -28,6 +28,8 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.queues import dead_letter_queue
+from infra.realtime import EMF_NAMESPACE
+from ladder.events.stream_metrics import metric_names
 from ladder.observability import DASHBOARD_METRICS, NAMESPACE, ROUTE_METRICS, SERVICE
 
 DIMENSIONS = {"service": SERVICE}
@@ -252,7 +254,10 @@ class Observability(Construct):
         )
         self.dashboard.add_widgets(
             *(
-                graph(f"{name} by route ({statistic})", [route_search(name, statistic)])
+                graph(
+                    f"{name} by route ({statistic})",
+                    [search(NAMESPACE, name, statistic, "route,service")],
+                )
                 for name, statistic in ROUTE_METRICS.items()
             )
         )
@@ -279,6 +284,14 @@ class Observability(Construct):
                     for m in ("CPUUtilization", "MemoryUtilization")
                 ],
             ),
+        )
+        # The stream service's Prometheus metrics, as the ADOT sidecar's EMF exporter
+        # sends them (their dimensions come from labels: search, do not pin).
+        self.dashboard.add_widgets(
+            *(
+                graph(f"Stream: {name}", [search(EMF_NAMESPACE, name, "Maximum", "")])
+                for name in metric_names()
+            )
         )
         proxy_dims = {"ProxyName": proxy.db_proxy_name}
         # ElastiCache reports per node: <group>-001 is the first, -002 its replica.
@@ -337,9 +350,13 @@ class Observability(Construct):
         self.topic.grant_publish(iam.ServicePrincipal("aps.amazonaws.com"))
 
 
-def route_search(name: str, statistic: str) -> cw.MathExpression:
-    """Every route's series of `name`: routes are dimension values, unknown at synth."""
-    query = f'{{{NAMESPACE},route,service}} MetricName="{name}"'
+def search(namespace: str, name: str, statistic: str, dimensions: str) -> cw.MathExpression:
+    """Every series of `name`, whatever the values of its dimensions (unknown at synth).
+
+    Without dimensions the name is a search term rather than an exact MetricName:
+    the collector may keep or drop a counter's `_total`."""
+    schema = ",".join(filter(None, (namespace, dimensions)))
+    query = f'{{{schema}}} MetricName="{name}"' if dimensions else f"{{{schema}}} {name}"
     return cw.MathExpression(
         expression=f"SEARCH('{query}', '{statistic}', 300)",
         label="",

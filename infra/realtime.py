@@ -38,10 +38,13 @@ HEALTH_CHECK = (
     f"urllib.request.urlopen('http://127.0.0.1:{STREAM_PORT}/health', timeout=2)"
 )
 ROOT = Path(__file__).resolve().parent.parent
+EMF_NAMESPACE = "LadderStream"
 ADOT_IMAGE = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
 
 # The collector's whole configuration: scrape the app over localhost, sign the
-# remote write with the task role (SigV4).
+# remote write to AMP with the task role (SigV4), and send the same metrics to
+# CloudWatch as EMF (namespace LadderStream), so the CloudWatch dashboard shows
+# them too.
 ADOT_CONFIG = """\
 extensions:
   sigv4auth:
@@ -59,6 +62,10 @@ receivers:
 processors:
   batch: {{}}
 exporters:
+  awsemf:
+    namespace: {emf_namespace}
+    log_group_name: {emf_log_group}
+    region: {region}
   prometheusremotewrite:
     endpoint: {endpoint}api/v1/remote_write
     auth:
@@ -71,7 +78,7 @@ service:
     metrics:
       receivers: [prometheus]
       processors: [batch]
-      exporters: [prometheusremotewrite]
+      exporters: [prometheusremotewrite, awsemf]
 """
 
 
@@ -111,6 +118,9 @@ class Realtime(Construct):
         collector_logs = logs.LogGroup(
             self, "CollectorLogs", retention=retention, removal_policy=removal
         )
+        metrics_logs = logs.LogGroup(
+            self, "MetricsLogs", retention=retention, removal_policy=removal
+        )
         self.image = ecr_assets.DockerImageAsset(
             self, "Image", directory=str(ROOT), platform=ecr_assets.Platform.LINUX_ARM64
         )
@@ -146,6 +156,8 @@ class Realtime(Construct):
                     region=Stack.of(self).region,
                     metrics_port=STREAM_METRICS_PORT,
                     endpoint=self.workspace.attr_prometheus_endpoint,
+                    emf_namespace=EMF_NAMESPACE,
+                    emf_log_group=metrics_logs.log_group_name,
                 )
             },
             logging=ecs.LogDrivers.aws_logs(stream_prefix="adot", log_group=collector_logs),
@@ -164,6 +176,7 @@ class Realtime(Construct):
         task.add_to_task_role_policy(
             iam.PolicyStatement(actions=["aps:RemoteWrite"], resources=[self.workspace.attr_arn])
         )
+        metrics_logs.grant_write(task.task_role)  # the EMF exporter's log events
 
         # Its only ingress: the ALB on 8001, added when the service becomes a target.
         self.tasks_sg = ec2.SecurityGroup(

@@ -29,10 +29,6 @@ def _collectors() -> list[MetricWrapperBase]:
     return [v for v in vars(stream_metrics).values() if isinstance(v, MetricWrapperBase)]
 
 
-def stream_metric_names() -> list[str]:
-    return [collector.describe()[0].name for collector in _collectors()]
-
-
 def _prometheus_panel(collector: MetricWrapperBase) -> dict:
     (family,) = collector.describe()
     labels = ", ".join(collector._labelnames)  # prometheus_client has no public accessor

@@ -81,8 +81,9 @@ def _emitted_emf_metrics() -> set[str]:
 
 
 def test_every_metric_the_code_emits_is_on_both_dashboards(stage):
+    from ladder.events.stream_metrics import metric_names
     from ladder.observability import DASHBOARD_METRICS, ROUTE_METRICS
-    from scripts.gen_grafana import DASHBOARD, dashboard, stream_metric_names
+    from scripts.gen_grafana import DASHBOARD, dashboard
 
     catalog = {name for names in DASHBOARD_METRICS.values() for name in names} | set(ROUTE_METRICS)
     assert _emitted_emf_metrics() == catalog  # nothing unlisted, nothing stale
@@ -95,9 +96,10 @@ def test_every_metric_the_code_emits_is_on_both_dashboards(stage):
         assert re.search(rf"\b{name}\b", cloudwatch), name
         assert name in charted, name
     exprs = " ".join(t["expr"] for t in targets if "expr" in t)
-    assert "ladder_stream_connections" in stream_metric_names()
-    for name in stream_metric_names():
-        assert name in exprs, name
+    assert "ladder_stream_connections" in metric_names()
+    for name in metric_names():
+        assert name in exprs, name  # Grafana, from AMP
+        assert re.search(rf"\b{name}\b", cloudwatch), name  # CloudWatch, via ADOT's EMF
 
 
 def test_every_alarm_and_alert_has_a_runbook_section(stage):

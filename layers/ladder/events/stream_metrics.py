@@ -14,3 +14,14 @@ DROPS = Counter("ladder_stream_drops_total", "Clients dropped for falling behind
 RELAY_LAG = Gauge("ladder_relay_lag_seconds", "Commit-to-Redis delay of the last relay pass")
 RELAY_PUBLISHED = Counter("ladder_relay_published_total", "Events the relay published")
 RELAY_LEADER = Gauge("ladder_relay_leader", "1 while this process's relay leads")
+
+
+def metric_names() -> list[str]:
+    """Every collector's name above (counters without their `_total`), for dashboards."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    return [
+        value.describe()[0].name
+        for value in globals().values()
+        if isinstance(value, MetricWrapperBase)
+    ]
