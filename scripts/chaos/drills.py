@@ -16,6 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import httpx
+import psycopg
+
+from ladder.backup import backups
+from ladder.backup.store import Store
+from ladder.errors import NotFound
+from ladder.jobs.schedule import RECALCULATE, schedule_recalculation
+from scripts.bench import generate_ladder_sql
 from scripts.chaos.stack import (
     DrillStack,
     Subscriber,
@@ -209,8 +217,6 @@ def db_connections_killed(scale: Scale) -> DrillReport:
         _check_writes(report, stack, workload)
         _check_delivery(report, stack, subs)
         # The worker's connections were killed too: a job after the kill must still run.
-        import httpx
-
         response = httpx.post(
             f"{stack.api.url}/v1/admin/recalculations", headers=stack.token("ladder:admin")
         )
@@ -297,10 +303,6 @@ def relay_killed(scale: Scale) -> DrillReport:
 
 
 def _seed(stack: DrillStack, players: int, matches: int) -> None:
-    import psycopg
-
-    from scripts.bench import generate_ladder_sql
-
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         conn.execute(generate_ladder_sql(players, matches))
 
@@ -324,10 +326,6 @@ def job_redelivery(scale: Scale) -> DrillReport:
         " again, then once more after it succeeded",
     )
     with DrillStack(streams=0, worker=False) as stack:
-        import psycopg
-
-        from ladder.jobs.schedule import RECALCULATE, schedule_recalculation
-
         clock = Clock(report)
         _seed(stack, max(50, scale.recalc_matches // 100), scale.recalc_matches)
         clock.mark("seeded")
@@ -389,10 +387,6 @@ def backup_interrupted(scale: Scale) -> DrillReport:
         "backup-interrupted", "SIGKILL of `ladder backup create` while it uploads to S3"
     )
     with DrillStack(streams=0, worker=False) as stack:
-        from ladder.backup import backups
-        from ladder.backup.store import Store
-        from ladder.errors import NotFound
-
         clock = Clock(report)
         _seed(stack, max(50, scale.backup_matches // 100), scale.backup_matches)
         clock.mark("seeded")
