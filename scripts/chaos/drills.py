@@ -30,8 +30,8 @@ from scripts.chaos.stack import (
     Workload,
     expected_events,
     ratings_equal_replay,
-    wait_until,
 )
+from scripts.local_services import wait_until
 from scripts.streaming import REPO
 
 TOPICS = frozenset({"matches", "leaderboard"})
@@ -239,17 +239,34 @@ def _job_finished(stack: DrillStack, job_id: str, timeout: float) -> str | None:
     return None
 
 
-def _stream_kill(report: DrillReport, scale: Scale, choose: Callable) -> None:
+def _leader_first(stack: DrillStack) -> tuple:
+    """The two stream processes, the one whose relay leads first."""
+    wait_until(
+        lambda: sum(s.metric("ladder_relay_leader") for s in stack.streams) == 1,
+        what="a relay leader",
+    )
+    a, b = stack.streams
+    return (a, b) if a.metric("ladder_relay_leader") == 1 else (b, a)
+
+
+def _kill_a_stream_process(report: DrillReport, scale: Scale, *, kill_the_leader: bool) -> None:
+    """SIGKILL one of two stream processes mid-traffic. Killing the relay leader, the
+    clients sit on the other process (the kill hits the relay, not them); otherwise
+    they sit on the victim and must resume on the survivor."""
     with DrillStack(streams=2) as stack:
         clock = Clock(report)
-        victim, survivor = choose(stack)
-        subs = _subscribers([victim.url, survivor.url], scale.subscribers)
+        leader, follower = _leader_first(stack)
+        victim, survivor = (leader, follower) if kill_the_leader else (follower, leader)
+        urls = [survivor.url] if kill_the_leader else [victim.url, survivor.url]
+        subs = _subscribers(urls, scale.subscribers)
         workload = _workload(stack, scale)
         wait_until(lambda: workload.written() >= scale.matches // 3, what="a third written")
-        clock.mark("process killed")
+        killed_at = clock.mark("process killed")
         victim.stop(signal.SIGKILL)
         wait_until(lambda: survivor.metric("ladder_relay_leader") == 1, what="relay failover")
-        clock.mark("survivor leads the relay")
+        report.measured["seconds until the survivor's relay leads"] = round(
+            clock.mark("survivor leads the relay") - killed_at, 3
+        )
         workload.join()
         clock.mark("workload done")
         _check_writes(report, stack, workload)
@@ -263,9 +280,10 @@ def _stream_kill(report: DrillReport, scale: Scale, choose: Callable) -> None:
 def stream_task_killed(scale: Scale) -> DrillReport:
     report = DrillReport(
         "stream-task-killed",
-        f"SIGKILL of the stream process holding all {scale.subscribers} clients",
+        f"SIGKILL of the stream process holding all {scale.subscribers} clients (its relay"
+        " follows)",
     )
-    _stream_kill(report, scale, lambda stack: (stack.streams[0], stack.streams[1]))
+    _kill_a_stream_process(report, scale, kill_the_leader=False)
     return report
 
 
@@ -273,32 +291,7 @@ def relay_killed(scale: Scale) -> DrillReport:
     report = DrillReport(
         "relay-killed", "SIGKILL of the stream process whose relay leads; clients on the other"
     )
-
-    def leader_first(stack: DrillStack):
-        wait_until(
-            lambda: sum(s.metric("ladder_relay_leader") for s in stack.streams) == 1,
-            what="a relay leader",
-        )
-        a, b = stack.streams
-        return (a, b) if a.metric("ladder_relay_leader") == 1 else (b, a)
-
-    # Clients connect to the follower only: the kill hits the relay, not them.
-    with DrillStack(streams=2) as stack:
-        clock = Clock(report)
-        leader, follower = leader_first(stack)
-        subs = _subscribers([follower.url], scale.subscribers)
-        workload = _workload(stack, scale)
-        wait_until(lambda: workload.written() >= scale.matches // 3, what="a third written")
-        clock.mark("relay leader killed")
-        leader.stop(signal.SIGKILL)
-        wait_until(lambda: follower.metric("ladder_relay_leader") == 1, what="relay failover")
-        report.measured["failover seconds"] = round(
-            clock.mark("follower leads") - report.timings["relay leader killed"], 3
-        )
-        workload.join()
-        _check_writes(report, stack, workload)
-        _check_delivery(report, stack, subs)
-        clock.mark("subscribers caught up")
+    _kill_a_stream_process(report, scale, kill_the_leader=True)
     return report
 
 

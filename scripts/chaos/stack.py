@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,48 +29,14 @@ import psycopg
 
 from ladder.auth import issue_dev_token
 from ladder.settings import DEV_JWT_SECRET, Settings
-from scripts.local_services import any_postgres, free_port, redis_answers, scratch_database
+from scripts.local_services import (
+    RedisProcess,
+    any_postgres,
+    free_port,
+    scratch_database,
+    wait_until,
+)
 from scripts.streaming import REPO, Sse, StreamServer, open_stream, read_sse
-
-
-def wait_until(check, *, what: str, timeout: float = 30.0, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"{what} did not happen within {timeout} s")
-
-
-NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
-
-
-class RedisProcess:
-    """A private redis-server that can be stopped and started again on the same port."""
-
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError(
-                "the drills need redis-server on PATH (apt-get install redis-server)"
-            )
-        self.binary = binary
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> RedisProcess:
-        self.process = subprocess.Popen(
-            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), *NO_PERSISTENCE],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_until(lambda: redis_answers(self.url), what="redis-server start")
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
 
 
 class ApiServer:

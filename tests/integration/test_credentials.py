@@ -1,18 +1,16 @@
 """Run-time credentials: IAM tokens for Postgres behind RDS Proxy, the Redis AUTH token."""
 
 import shutil
-import subprocess
 import time
 
 import boto3
 import pytest
-import redis
 from psycopg.conninfo import conninfo_to_dict
 
 from ladder.cache import Cache
 from ladder.credentials import database_conninfo, redis_password
 from ladder.settings import Settings
-from scripts.local_services import free_port
+from scripts.local_services import RedisProcess
 
 PROXY_URL = "postgresql://ladder_admin@ladder.proxy-abc.eu-west-1.rds.amazonaws.com:5532/ladder"
 
@@ -50,37 +48,11 @@ def test_the_redis_token_comes_from_secrets_manager(aws, monkeypatch):
 
 @pytest.fixture
 def redis_with_auth():
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server for AUTH")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--requirepass",
-            "tok3n",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url, password="tok3n").ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    server = RedisProcess(password="tok3n").start()
+    yield server.url
+    server.stop()
 
 
 def test_the_cache_authenticates_with_the_token(redis_with_auth):
