@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov and cfn-lint live apart: checkov pins an older boto3 than ladder's.
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed
 
 .PHONY: dev test lint bench soak synth clean
 
@@ -14,6 +17,12 @@ $(STAMP): layers/requirements.txt layers/requirements-stream.txt layers/requirem
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+$(SCAN_STAMP): layers/requirements-scan.txt
+	test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SCAN_VENV)/bin/python -m pip install --quiet -r layers/requirements-scan.txt
+	touch $(SCAN_STAMP)
+
 dev: $(STAMP)
 	$(BIN)/python -m scripts.dev
 
@@ -21,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint $(SCAN_STAMP)
 	$(BIN)/pytest
 
 # Lambda layers (pip wheels for arm64, no Docker) and every stage's template, cdk-nag included.
@@ -37,4 +46,4 @@ soak: $(STAMP)
 	$(BIN)/python -m scripts.soak $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) .bench .build cdk.out .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SCAN_VENV) .bench .build cdk.out .pytest_cache .ruff_cache .hypothesis

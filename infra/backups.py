@@ -16,7 +16,7 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.lambdas import LambdaKit
-from infra.nag import acknowledge, logical_id
+from infra.nag import acknowledge, logical_id, skip_scan
 
 
 def access_log_bucket(scope: Construct, config: StageConfig) -> s3.Bucket:
@@ -27,10 +27,20 @@ def access_log_bucket(scope: Construct, config: StageConfig) -> s3.Bucket:
         encryption=s3.BucketEncryption.S3_MANAGED,  # log delivery cannot use a KMS key
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         enforce_ssl=True,
+        versioned=True,  # an overwritten or deleted log stays recoverable for a while
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-        lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
+        lifecycle_rules=[
+            s3.LifecycleRule(
+                expiration=Duration.days(90), noncurrent_version_expiration=Duration.days(30)
+            )
+        ],
         removal_policy=config.removal,
         auto_delete_objects=not config.retain_data,
+    )
+    skip_scan(
+        bucket,
+        "CKV_AWS_18",
+        "This is the access-log bucket; logging it into itself would loop.",
     )
     return bucket
 
@@ -91,6 +101,7 @@ class Backups(Construct):
             memory_mb=config.backup_memory_mb,
             timeout=Duration.minutes(15),
             async_invoked=True,
+            reserved_concurrent_executions=1,
         )
         self.drill = kit.function(
             "RestoreDrill",
@@ -99,6 +110,7 @@ class Backups(Construct):
             memory_mb=config.backup_memory_mb,
             timeout=Duration.minutes(15),
             async_invoked=True,
+            reserved_concurrent_executions=1,
         )
         self.grant_backup(self.backup)
         self.grant_read(self.drill)

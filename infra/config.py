@@ -4,7 +4,9 @@
 for a pull request's preview. Previews are small and disposable (everything
 is destroyed with the stack); prod keeps its data when the stack or a
 resource is deleted. Optional context values (`-c certificate_arn=…`,
-`-c alarm_email=…`, `-c deploy_id=…`) fill the fields named alike.
+`-c alarm_email=…`, `-c deploy_id=…`, `-c owns_api_gateway_account=true`)
+fill the fields named alike. Prod refuses to exist without a certificate:
+its stream listener is HTTPS only.
 """
 
 from __future__ import annotations
@@ -19,13 +21,40 @@ from pydantic import BaseModel, ConfigDict, Field
 STAGE_PATTERN = re.compile(r"^(prod|staging|pr-[0-9]{1,6})$")
 
 DB_NAME = "ladder"
-DB_ADMIN_USER = "ladder_admin"
-DB_RELAY_USER = "ladder_relay"  # created by migration 0005; IAM auth on the instance
+DB_ADMIN_USER = "ladder_admin"  # the RDS master: only the deploy's bootstrap uses it
+# ladder.db.roles: the schema's owner, the application (rows only) and the relay.
+DB_OWNER_USER, DB_APP_USER, DB_RELAY_USER = "ladder_owner", "ladder_app", "ladder_relay"
 DB_PORT = 5532  # not 5432: scanners try the default first
 PROXY_PORT = 5432  # RDS Proxy for PostgreSQL always listens on 5432
 REDIS_PORT = 6380  # not 6379, for the same reason
 STREAM_PORT = 8001
 STREAM_METRICS_PORT = 9464  # localhost only: no listener, target group or rule names it
+STREAM_DB_POOL_SIZE = 4  # connections per stream task (event log reads), plus its relay's one
+
+# PostgreSQL's max_connections, set explicitly in each stage's parameter group
+# so the connection budget (tests/infra/test_connection_budget.py) is checked
+# against the number the server enforces. Near RDS's default for the class
+# (LEAST(DBInstanceClassMemory / 9531392, 5000)), rounded down.
+DB_MAX_CONNECTIONS = {"t4g.micro": 80, "t4g.small": 170, "t4g.medium": 400, "r7g.large": 1600}
+# Kept free of the budget: RDS's own sessions (rdsadmin), superuser_reserved_connections
+# and an operator's psql during an incident.
+DB_RESERVED_CONNECTIONS = 15
+
+
+class Connections(BaseModel):
+    """Database connections one environment (a Lambda instance, a stream task) may hold at
+    once: through RDS Proxy (its pool, `LADDER_DB_POOL_SIZE`, plus any connection its code
+    opens for itself) and straight to the instance (relay, bootstrap). Written into the
+    template as resource metadata (`CONNECTIONS_METADATA`): the connection budget test reads
+    it there, and the tests that run each function as deployed measure it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    proxy: int = Field(1, ge=0)
+    direct: int = Field(0, ge=0)
+
+
+CONNECTIONS_METADATA = "ladder:connections"
 
 
 class StageConfig(BaseModel):
@@ -52,6 +81,11 @@ class StageConfig(BaseModel):
     job_memory_mb: int = 2048
     backup_memory_mb: int = 1024
     job_max_concurrency: int = Field(2, ge=2, le=1000)
+    api_reserved_concurrency: int = Field(
+        10, ge=1, description="The API Lambda's reserved concurrency: its share of connections."
+    )
+    # RDS Proxy: the share of max_connections it may open to the instance.
+    proxy_max_connections_percent: int = Field(60, ge=1, le=100)
     # api
     api_rate_limit: int = Field(100, ge=1, description="Steady requests per second per stage.")
     api_burst_limit: int = Field(200, ge=1)
@@ -62,6 +96,11 @@ class StageConfig(BaseModel):
     stream_min_tasks: int = Field(1, ge=1)
     stream_max_tasks: int = Field(2, ge=1)
     certificate_arn: str | None = None
+    owns_api_gateway_account: bool = Field(
+        False,
+        description="This stage creates (and retains) API Gateway's per-region CloudWatch "
+        "role (`AWS::ApiGateway::Account`); exactly one stage per account and region may.",
+    )
     # faults
     lambda_fault_injection: bool = Field(
         True, description="Install AWS's FIS extension on the API Lambda (not in prod)."
@@ -80,6 +119,10 @@ class StageConfig(BaseModel):
     def prefix(self) -> str:
         """Prefix of every physical name: two stages never share one."""
         return f"ladder-{self.name}"
+
+    @property
+    def db_max_connections(self) -> int:
+        return DB_MAX_CONNECTIONS[self.db_instance_class]
 
     @property
     def removal(self) -> RemovalPolicy:
@@ -103,6 +146,12 @@ class StageConfig(BaseModel):
             )
         given = {k: v for k, v in context.items() if v}
         if name == "prod":
+            if not given.get("certificate_arn"):
+                raise ValueError(
+                    "prod's stream listener is HTTPS only: pass -c certificate_arn=<ACM ARN> "
+                    "(make synth passes an example ARN for its offline check)"
+                )
+            given.setdefault("owns_api_gateway_account", True)
             return cls(
                 name=name,
                 retain_data=True,
@@ -116,6 +165,7 @@ class StageConfig(BaseModel):
                 cache_nodes=2,
                 job_memory_mb=4096,
                 job_max_concurrency=10,
+                api_reserved_concurrency=200,
                 api_rate_limit=1000,
                 api_burst_limit=2000,
                 stream_cpu=1024,
@@ -136,6 +186,7 @@ class StageConfig(BaseModel):
                 cache_node_type="cache.t4g.small",
                 cache_nodes=2,
                 stream_max_tasks=4,
+                api_reserved_concurrency=50,
                 log_retention_days=30,
                 backup_expire_after_days=30,
                 **given,

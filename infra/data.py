@@ -3,11 +3,18 @@
 - The instance: KMS-encrypted, a non-default port, automated backups with
   point-in-time recovery (35 days in prod, 7 elsewhere), Multi-AZ and
   deletion protection where the stage keeps its data, `rds.force_ssl`.
-- The master secret rotates; only the proxy uses it. Everything else
-  connects with IAM tokens, so no password is in any environment
-  (`ladder.credentials`): Lambdas through the proxy, and the relay (which
-  holds an advisory lock and LISTENs, and would pin a proxied connection)
-  straight to the instance as `ladder_relay`.
+- Roles (`ladder.db.roles`): the master user's secret rotates and only the
+  deploy's bootstrap reads it, to create `ladder_owner` (migrations, the
+  restore drill), `ladder_app` (rows only: the API, the worker, the backup,
+  the stream service) and `ladder_relay`. All three sign in with IAM tokens,
+  so no password is in any environment (`ladder.credentials`): through the
+  proxy, which authenticates to the instance with IAM too (end-to-end IAM,
+  no per-user secrets), and, for the relay (which holds an advisory lock and
+  LISTENs, and would pin a proxied connection), straight to the instance.
+- Connections are budgeted: `max_connections` is explicit per instance
+  class, the proxy may use a fixed share of it and lends a connection for at
+  most `PROXY_BORROW_TIMEOUT`; tests/infra/test_connection_budget.py checks
+  that everything that connects fits.
 - Redis: a replication group with TLS, encryption at rest, an AUTH token
   generated into Secrets Manager, and automatic failover when it has a replica.
 """
@@ -19,23 +26,30 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import (
     DB_ADMIN_USER,
+    DB_APP_USER,
     DB_NAME,
+    DB_OWNER_USER,
     DB_PORT,
     DB_RELAY_USER,
     PROXY_PORT,
     REDIS_PORT,
     StageConfig,
 )
-from infra.nag import acknowledge
+from infra.nag import acknowledge, skip_scan
 from infra.network import Network
 
 ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17_6)
+# How long the proxy waits for a free database connection before failing the
+# client's connect: below the functions' LADDER_DB_CONNECT_TIMEOUT (5 s), so the
+# proxy's error, not a client-side timeout, reaches the app (a 503).
+PROXY_BORROW_TIMEOUT = Duration.seconds(4)
 
 
 class Data(Construct):
@@ -63,7 +77,11 @@ class Data(Construct):
             self,
             "Parameters",
             engine=ENGINE,
-            parameters={"rds.force_ssl": "1", "log_min_duration_statement": "1000"},
+            parameters={
+                "rds.force_ssl": "1",
+                "log_min_duration_statement": "1000",
+                "max_connections": str(config.db_max_connections),
+            },
         )
         self.instance = rds.DatabaseInstance(
             self,
@@ -94,7 +112,7 @@ class Data(Construct):
             monitoring_interval=Duration.seconds(60),
             auto_minor_version_upgrade=True,
             copy_tags_to_snapshot=True,
-            iam_authentication=True,  # the relay's direct connection
+            iam_authentication=True,  # every ladder role signs in with IAM tokens
         )
         self.secret = self.instance.secret
         acknowledge(
@@ -104,11 +122,9 @@ class Data(Construct):
             "AWS's policy for RDS Enhanced Monitoring: publish OS metrics, nothing else.",
         )
         if not config.db_multi_az:
-            acknowledge(
-                self.instance,
-                "AwsSolutions::AwsSolutions-RDS3",
-                "A preview runs one instance to stay small; prod is Multi-AZ.",
-            )
+            single_az = "A preview runs one instance to stay small; prod is Multi-AZ."
+            acknowledge(self.instance, "AwsSolutions::AwsSolutions-RDS3", single_az)
+            skip_scan(self.instance, "CKV_AWS_157", single_az)
         if not config.retain_data:
             acknowledge(
                 self.instance,
@@ -120,29 +136,33 @@ class Data(Construct):
             vpc_subnets=network.app_subnets,
             exclude_characters=" %+~`#$&*()|[]{}:;<>?!'/@\"\\",
         )
-        self.proxy = self.instance.add_proxy(
+        # End-to-end IAM: the proxy signs in to the instance as each role itself.
+        proxy_role = iam.Role(
+            self, "ProxyRole", assumed_by=iam.ServicePrincipal("rds.amazonaws.com")
+        )
+        for user in (DB_OWNER_USER, DB_APP_USER):
+            self.instance.grant_connect(proxy_role, user)
+        self.proxy = rds.DatabaseProxy(
+            self,
             "Proxy",
-            secrets=[self.secret],
+            role=proxy_role,
+            proxy_target=rds.ProxyTarget.from_instance(self.instance),
+            default_auth_scheme=rds.DefaultAuthScheme.IAM_AUTH,  # no per-user secrets
             vpc=vpc,
             vpc_subnets=network.data_subnets,
             security_groups=[proxy_sg],
             iam_auth=True,
             require_tls=True,
             debug_logging=False,
+            max_connections_percent=config.proxy_max_connections_percent,
+            borrow_timeout=PROXY_BORROW_TIMEOUT,
         )
-        self.relay_database_url = (
-            f"postgresql://{DB_RELAY_USER}@{self.instance.db_instance_endpoint_address}:"
-            f"{DB_PORT}/{DB_NAME}?sslmode=require"
-        )
+        self.relay_database_url = self._url(self.instance.db_instance_endpoint_address, DB_PORT)
         self.relays = ec2.SecurityGroup(
             self, "Relays", vpc=vpc, description="Lambdas that relay: straight to the database"
         )
         self._db_sg = db_sg
         self.admit(self.relays, relay=True)
-        self.database_url = (
-            f"postgresql://{DB_ADMIN_USER}@{self.proxy.endpoint}:{PROXY_PORT}/{DB_NAME}"
-            "?sslmode=require"
-        )
 
         self.redis_token = secretsmanager.Secret(
             self,
@@ -197,6 +217,13 @@ class Data(Construct):
             )
         self.redis_url = f"rediss://{self.redis.attr_primary_end_point_address}:{REDIS_PORT}/0"
 
+    @staticmethod
+    def _url(host: str, port: int, user: str = DB_RELAY_USER) -> str:
+        return f"postgresql://{user}@{host}:{port}/{DB_NAME}?sslmode=require"
+
+    def proxy_url(self, user: str) -> str:
+        return self._url(self.proxy.endpoint, PROXY_PORT, user)
+
     def admit(self, clients: ec2.ISecurityGroup, *, relay: bool = False) -> None:
         """Let members of `clients` reach the proxy and Redis (relays: the instance)."""
         if relay:
@@ -209,7 +236,12 @@ class Data(Construct):
         """IAM authentication to the instance itself as the relay user."""
         self.instance.grant_connect(grantee, DB_RELAY_USER)
 
-    def grant_connect(self, grantee: iam.IGrantable) -> None:
-        """IAM authentication to the proxy as the database user, and the Redis token."""
-        self.proxy.grant_connect(grantee, DB_ADMIN_USER)
-        self.redis_token.grant_read(grantee)
+    def connect(self, function: lambda_.Function, user: str) -> None:
+        """`function` reaches the database through the proxy as `user` (IAM), and Redis."""
+        function.add_environment("DATABASE_URL", self.proxy_url(user))
+        self.proxy.grant_connect(function, user)
+        self.redis_token.grant_read(function)
+
+    def grant_bootstrap(self, grantee: iam.IGrantable) -> None:
+        """Read the master user's secret (the deploy's role bootstrap, straight to the instance)."""
+        self.secret.grant_read(grantee)

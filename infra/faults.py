@@ -25,7 +25,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import StageConfig
-from infra.nag import acknowledge, logical_id
+from infra.nag import acknowledge, logical_id, skip_scan
 
 FIS_EXTENSION_PARAMETER = "/aws/service/fis/lambda-extension/AWS-FIS-extension-arm64/1.x.x"
 CONFIG_PREFIX = "FisConfigs/"
@@ -162,6 +162,12 @@ class FaultInjection(Construct):
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(7))],
             removal_policy=config.removal,
             auto_delete_objects=not config.retain_data,
+        )
+        skip_scan(
+            bucket,
+            "CKV_AWS_21",
+            "FIS writes short-lived fault configurations here during an experiment and "
+            "nothing else; they expire in a week and have no history worth keeping.",
         )
         layer_arn = ssm.StringParameter.value_for_string_parameter(self, FIS_EXTENSION_PARAMETER)
         function.add_layers(

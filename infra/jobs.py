@@ -15,7 +15,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import StageConfig
+from infra.config import Connections, StageConfig
 from infra.lambdas import LambdaKit
 from infra.nag import acknowledge
 from infra.queues import dead_letter_queue, queue
@@ -53,6 +53,11 @@ class Jobs(Construct):
             memory_mb=config.job_memory_mb,
             timeout=JOB_TIMEOUT,
             environment=environment,
+            # The mapping's maximum concurrency bounds SQS's invocations; this bounds any
+            # other (a manual invoke), so the connection budget holds either way.
+            reserved_concurrent_executions=config.job_max_concurrency,
+            # Its pool, plus the one connection a backup.create job reads the snapshot on.
+            connections=Connections(proxy=2),
         )
         mapping = sources.SqsEventSource(
             self.queue,

@@ -12,11 +12,11 @@ from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.config import StageConfig
-from infra.nag import acknowledge
+from infra.config import CONNECTIONS_METADATA, Connections, StageConfig
+from infra.encryption import log_group
+from infra.nag import CDK_DEPENDS_ON, acknowledge, skip_scan
 from infra.queues import dead_letter_queue
 from scripts.build_layers import LAMBDA, LAMBDA_PYTHON, build
 
@@ -63,6 +63,7 @@ class LambdaKit(Construct):
     ) -> None:
         super().__init__(scope, id)
         self.config = config
+        self.key = key
         self.vpc = vpc
         self.subnets = subnets
         self.security_group = security_group
@@ -112,17 +113,16 @@ class LambdaKit(Construct):
         environment: dict[str, str] | None = None,
         async_invoked: bool = False,
         extra_security_groups: tuple[ec2.ISecurityGroup, ...] = (),
+        connections: Connections = Connections(),
         **kwargs,
     ) -> lambda_.Function:
-        """One Lambda; `async_invoked` ones (schedules) send failed events to a DLQ."""
+        """One Lambda; `async_invoked` ones (schedules) send failed events to a DLQ.
+
+        `connections` is what one of its environments may hold (its pool is one of them).
+        """
         if async_invoked:
             kwargs["dead_letter_queue"] = self.failed_invocations
-        log_group = logs.LogGroup(
-            self,
-            f"{id}Logs",
-            retention=self.config.log_retention,
-            removal_policy=self.config.removal,
-        )
+        logs = log_group(self, f"{id}Logs", config=self.config, key=self.key)
         function = lambda_.Function(
             self,
             id,
@@ -140,16 +140,19 @@ class LambdaKit(Construct):
             security_groups=[self.security_group, *extra_security_groups],
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
-            log_group=log_group,
+            log_group=logs,
+            environment_encryption=self.key,
             **kwargs,
         )
+        function.node.default_child.add_metadata(CONNECTIONS_METADATA, connections.model_dump())
         for finding, reason in EXECUTION_ROLE_FINDINGS:
             acknowledge(function.role, finding, reason)
+        skip_scan(function, "W3005", CDK_DEPENDS_ON)
         if not async_invoked:
-            acknowledge(
-                function,
-                "Serverless::Serverless-LambdaDLQ",
+            reason = (
                 "Invoked synchronously (API Gateway, the SQS mapping or the deploy trigger): "
-                "a failure goes back to the caller, which retries or fails the deploy.",
+                "a failure goes back to the caller, which retries or fails the deploy."
             )
+            acknowledge(function, "Serverless::Serverless-LambdaDLQ", reason)
+            skip_scan(function, "CKV_AWS_116", reason)
         return function

@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aws_cdk import Duration, triggers
+from aws_cdk import aws_ec2 as ec2
 from constructs import Construct, IConstruct
 
-from infra.config import StageConfig
+from infra.config import Connections, StageConfig
 from infra.lambdas import LambdaKit
 
 
@@ -27,6 +28,8 @@ class Migrations(Construct):
         config: StageConfig,
         kit: LambdaKit,
         after: list[IConstruct],
+        environment: dict[str, str],
+        extra_security_groups: tuple[ec2.ISecurityGroup, ...],
     ) -> None:
         super().__init__(scope, id)
         deploy_id = config.deploy_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -35,7 +38,10 @@ class Migrations(Construct):
             handler="functions.migrate.handler",
             description="ladder schema migrations and rating rules, run on every deploy",
             timeout=Duration.minutes(5),
-            environment={"LADDER_DEPLOY_ID": deploy_id},
+            environment={"LADDER_DEPLOY_ID": deploy_id, **environment},
+            extra_security_groups=extra_security_groups,
+            reserved_concurrent_executions=1,
+            connections=Connections(proxy=1, direct=1),  # migrations; the master's bootstrap
         )
         self.trigger = triggers.Trigger(
             self,

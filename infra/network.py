@@ -6,10 +6,11 @@ code calls, so that traffic stays off the NAT; flow logs."""
 from __future__ import annotations
 
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_logs as logs
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from infra.config import StageConfig
+from infra.encryption import log_group
 
 VPC_CIDR = "10.40.0.0/16"
 INTERFACE_ENDPOINTS = {
@@ -25,15 +26,9 @@ INTERFACE_ENDPOINTS = {
 
 
 class Network(Construct):
-    def __init__(self, scope: Construct, id: str, *, config: StageConfig) -> None:
+    def __init__(self, scope: Construct, id: str, *, config: StageConfig, key: kms.IKey) -> None:
         super().__init__(scope, id)
-        removal = config.removal
-        flow_logs = logs.LogGroup(
-            self,
-            "FlowLogs",
-            retention=config.log_retention,
-            removal_policy=removal,
-        )
+        flow_logs = log_group(self, "FlowLogs", config=config, key=key)
         self.vpc = ec2.Vpc(
             self,
             "Vpc",

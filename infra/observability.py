@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_aps as aps
 from aws_cdk import aws_cloudwatch as cw
@@ -347,7 +347,21 @@ class Observability(Construct):
         }
         config = json.dumps({"route": route, "receivers": [receiver]})
         workspace.alert_manager_definition = json.dumps({"alertmanager_config": config})
-        self.topic.grant_publish(iam.ServicePrincipal("aps.amazonaws.com"))
+        # Only this stack's workspace may publish (no confused deputy). A topic policy
+        # statement, not grant_publish: that would also name the workspace in the key's
+        # policy, which the topic (and so the workspace) depends on: a cycle. The key
+        # lets AMP's workspaces of this account use it (infra/encryption.py).
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("aps.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnEquals": {"aws:SourceArn": workspace.attr_arn},
+                },
+            )
+        )
 
 
 def search(namespace: str, name: str, statistic: str, dimensions: str) -> cw.MathExpression:

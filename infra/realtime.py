@@ -24,13 +24,21 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from infra.config import STREAM_METRICS_PORT, STREAM_PORT, StageConfig
-from infra.nag import acknowledge
+from infra.config import (
+    CONNECTIONS_METADATA,
+    STREAM_DB_POOL_SIZE,
+    STREAM_METRICS_PORT,
+    STREAM_PORT,
+    Connections,
+    StageConfig,
+)
+from infra.encryption import log_group
+from infra.nag import acknowledge, skip_scan
 from infra.network import Network
 
 HEALTH_CHECK = (
@@ -93,10 +101,9 @@ class Realtime(Construct):
         environment: dict[str, str],
         redis_token: secretsmanager.ISecret,
         access_logs: s3.IBucket,
+        key: kms.IKey,
     ) -> None:
         super().__init__(scope, id)
-        removal = config.removal
-        retention = config.log_retention
         self.workspace = aps.CfnWorkspace(self, "Prometheus", alias=f"{config.prefix}-metrics")
         self.cluster = ecs.Cluster(
             self,
@@ -114,13 +121,9 @@ class Realtime(Construct):
                 operating_system_family=ecs.OperatingSystemFamily.LINUX,
             ),
         )
-        app_logs = logs.LogGroup(self, "AppLogs", retention=retention, removal_policy=removal)
-        collector_logs = logs.LogGroup(
-            self, "CollectorLogs", retention=retention, removal_policy=removal
-        )
-        metrics_logs = logs.LogGroup(
-            self, "MetricsLogs", retention=retention, removal_policy=removal
-        )
+        app_logs = log_group(self, "AppLogs", config=config, key=key)
+        collector_logs = log_group(self, "CollectorLogs", config=config, key=key)
+        metrics_logs = log_group(self, "MetricsLogs", config=config, key=key)
         self.image = ecr_assets.DockerImageAsset(
             self, "Image", directory=str(ROOT), platform=ecr_assets.Platform.LINUX_ARM64
         )
@@ -132,7 +135,7 @@ class Realtime(Construct):
             environment={
                 **environment,
                 "LADDER_STREAM_METRICS_PORT": str(STREAM_METRICS_PORT),
-                "LADDER_DB_POOL_SIZE": "4",
+                "LADDER_DB_POOL_SIZE": str(STREAM_DB_POOL_SIZE),
             },
             secrets={"LADDER_REDIS_PASSWORD": ecs.Secret.from_secrets_manager(redis_token)},
             logging=ecs.LogDrivers.aws_logs(stream_prefix="stream", log_group=app_logs),
@@ -145,6 +148,11 @@ class Realtime(Construct):
             ),
             stop_timeout=Duration.seconds(30),
             readonly_root_filesystem=True,
+        )
+        # Its event-log pool through the proxy, and its relay candidate's own connection.
+        task.node.default_child.add_metadata(
+            CONNECTIONS_METADATA,
+            Connections(proxy=STREAM_DB_POOL_SIZE, direct=1).model_dump(),
         )
         task.add_container(
             "adot-collector",
@@ -250,6 +258,12 @@ class Realtime(Construct):
                 healthy_threshold_count=2,
                 unhealthy_threshold_count=3,
             ),
+        )
+        skip_scan(
+            self.service,
+            "W3005",
+            "CDK makes the service wait for its listener's rule (DependsOn) besides naming the "
+            "target group: redundant for cfn-lint, harmless for CloudFormation.",
         )
         self.url = f"{scheme}://{self.alb.load_balancer_dns_name}"
 

@@ -179,9 +179,9 @@ def start_schedules(stack: ExitStack) -> None:
 
 
 def write_dev_env(values: dict[str, str]) -> Path:
-    from ladder.settings import DEV_ENV_FILE
+    from ladder.settings import dev_env_file
 
-    path = STATE_DIR / DEV_ENV_FILE.name
+    path = dev_env_file()
     path.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
     return path
 

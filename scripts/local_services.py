@@ -164,6 +164,25 @@ def scratch_database(server_url: str, purpose: str) -> Iterator[str]:
             )
 
 
+def existing_roles(server_url: str) -> frozenset[str]:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        return frozenset(row[0] for row in conn.execute("SELECT rolname FROM pg_roles"))
+
+
+def drop_roles(server_url: str, roles: tuple[str, ...], *, keep: frozenset[str]) -> None:
+    """Drop `roles` except those in `keep`; one still in use elsewhere stays (and says so)."""
+    from psycopg import sql
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        for role in roles:
+            if role in keep:
+                continue
+            try:
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+            except psycopg.errors.DependentObjectsStillExist as exc:
+                print(f"kept role {role}: {exc}")
+
+
 def delete_keys(url: str, prefix: str) -> None:
     """Delete every Redis key under `prefix`."""
     client = redis.Redis.from_url(url)

@@ -17,9 +17,18 @@ import pytest
 
 from ladder.auth import SCOPE_ADMIN, SCOPE_WRITE, issue_dev_token
 from ladder.db.migrations import migrate
+from ladder.db.roles import ROLES
 from ladder.resources import Resources
 from ladder.settings import DEV_JWT_SECRET, Settings
-from scripts.local_services import any_postgres, any_redis, delete_keys, scratch_database
+from scripts.local_services import (
+    any_postgres,
+    any_redis,
+    delete_keys,
+    drop_roles,
+    existing_roles,
+    scratch_database,
+)
+from tests.synthesized import Synthesized, synthesize
 
 SESSION_TAG = uuid.uuid4().hex[:10]
 TABLES = (
@@ -37,7 +46,11 @@ def services() -> Iterator[ExitStack]:
 
 @pytest.fixture(scope="session")
 def postgres_server_url(services: ExitStack) -> str:
-    return services.enter_context(any_postgres())
+    url = services.enter_context(any_postgres())
+    # ladder's roles are cluster-wide: drop the ones this session created, last of all
+    # (once every database granting them something is gone).
+    services.callback(drop_roles, url, (*ROLES, "rds_iam"), keep=existing_roles(url))
+    return url
 
 
 @pytest.fixture(scope="session")
@@ -174,3 +187,29 @@ def populated(client, writer, admin, db, resources):
     db.execute("INSERT INTO rating_rules_applied (rules) VALUES ('{\"initial\": 1500.0}')")
     publish(resources.settings.database_url, 5, players_per_event=2)
     return ids
+
+
+# Each stage synthesized once per session, offline, with cdk-nag (as `make synth`).
+@pytest.fixture(scope="session")
+def prod(tmp_path_factory) -> Synthesized:
+    return synthesize(tmp_path_factory, "prod")
+
+
+@pytest.fixture(scope="session")
+def preview(tmp_path_factory) -> Synthesized:
+    return synthesize(tmp_path_factory, "pr-7")
+
+
+@pytest.fixture(scope="session")
+def other_preview(tmp_path_factory) -> Synthesized:
+    return synthesize(tmp_path_factory, "pr-8")
+
+
+@pytest.fixture(scope="session")
+def with_certificate(tmp_path_factory) -> Synthesized:
+    return synthesize(
+        tmp_path_factory,
+        "pr-9",
+        certificate_arn="arn:aws:acm:us-east-1:111111111111:certificate/abc",
+        alarm_email="oncall@example.com",
+    )

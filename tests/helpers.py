@@ -41,3 +41,31 @@ def spec_replay(matches, initial: float = 1500.0) -> dict[str, tuple[float, int]
         state[a] = (r_a + k(r_a, g_a) * (s_a - e_a), g_a + 1)
         state[b] = (r_b + k(r_b, g_b) * ((1 - s_a) - e_b), g_b + 1)
     return state
+
+
+def stored_ratings(db) -> dict[str, tuple[float, int]]:
+    rows = db.execute("SELECT id::text, rating, games FROM players").fetchall()
+    return {r["id"]: (r["rating"], r["games"]) for r in rows}
+
+
+def replay_of(db) -> dict[str, tuple[float, int]]:
+    matches = db.execute(
+        "SELECT player_a::text AS a, player_b::text AS b, score_a FROM matches"
+        " WHERE NOT voided ORDER BY played_at, seq"
+    ).fetchall()
+    return spec_replay((m["a"], m["b"], m["score_a"]) for m in matches)
+
+
+def assert_ratings_equal_replay(db) -> None:
+    expected, stored = replay_of(db), stored_ratings(db)
+    for player, (rating, games) in stored.items():
+        want_rating, want_games = expected.get(player, (1500.0, 0))
+        assert games == want_games, player
+        assert abs(rating - want_rating) < 1e-9, player
+    # History agrees with the players' current ratings.
+    mismatched = db.execute(
+        "SELECT count(*) AS n FROM players p WHERE p.games > 0 AND p.rating <> ("
+        " SELECT rating_after FROM rating_history h WHERE h.player_id = p.id"
+        " ORDER BY played_at DESC, seq DESC LIMIT 1)"
+    ).fetchone()["n"]
+    assert mismatched == 0

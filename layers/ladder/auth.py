@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ladder.errors import Forbidden, Unauthorized
+from ladder.settings import DEV_CLIENT_ID
 
 SCOPE_WRITE = "ladder:write"
 SCOPE_ADMIN = "ladder:admin"
@@ -36,21 +37,39 @@ def _normalize_scope(scope: str) -> str:
     return scope.replace("/", ":", 1) if scope.startswith("ladder/") else scope
 
 
+# Cognito issues access tokens for at most a day; an `exp` further out is forged
+# or broken, and an unbounded one would never expire.
+MAX_TOKEN_LIFETIME = 24 * 3600
+LEEWAY = 60  # seconds of clock skew tolerated on `exp`
+MAX_SUBJECT_LENGTH = 128  # Cognito's `sub` and client ids are far shorter
+
+
 class TokenVerifier:
+    """Verifies Cognito access tokens (or, locally, HS256 tokens shaped like them).
+
+    A token is accepted only if it is an access token (`token_use`), from an
+    allowed app client (`client_id`), with a bounded non-empty `sub` and a
+    numeric `exp` within a day. `ladder:admin` counts only from an operator
+    client: Cognito already refuses that scope to game servers, and this holds
+    even if a client's allowed scopes were widened by mistake.
+    """
+
     def __init__(
         self,
         *,
         mode: str,
         secret: str,
         issuer: str | None = None,
-        audience: str | None = None,
+        client_ids: frozenset[str] = frozenset(),
+        admin_client_ids: frozenset[str] = frozenset(),
     ) -> None:
         if mode == "jwks" and not issuer:
             raise ValueError("LADDER_JWT_ISSUER is required when LADDER_AUTH_MODE=jwks")
         self.mode = mode
         self._secret = secret
         self._issuer = issuer
-        self._audience = audience
+        self._client_ids = client_ids
+        self._admin_client_ids = admin_client_ids
 
     @cached_property
     def _jwks(self):
@@ -75,27 +94,56 @@ class TokenVerifier:
                 key,
                 algorithms=algorithms,
                 issuer=self._issuer,
+                leeway=LEEWAY,
                 options={"require": ["exp", "sub"], "verify_aud": False},
             )
-        except (jwt.PyJWTError, ValueError) as exc:
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
             raise Unauthorized(f"invalid token: {exc}") from None
-        if self._audience and self._audience not in (claims.get("aud"), claims.get("client_id")):
-            raise Unauthorized("invalid token: wrong audience")
-        scopes = claims.get("scope", "")
-        if not isinstance(scopes, str):
+        self._check_claims(claims)
+        scopes = {_normalize_scope(s) for s in claims.get("scope", "").split()}
+        if claims["client_id"] not in self._admin_client_ids:
+            scopes.discard(SCOPE_ADMIN)
+        return Principal(subject=claims["sub"], scopes=frozenset(scopes))
+
+    def _check_claims(self, claims: dict) -> None:
+        exp, sub = claims["exp"], claims["sub"]
+        # PyJWT compares int(exp), so "9999999999" would pass; the spec wants a number.
+        if isinstance(exp, bool) or not isinstance(exp, int | float):
+            raise Unauthorized("invalid token: 'exp' must be a number")
+        if exp > time.time() + MAX_TOKEN_LIFETIME + LEEWAY:
+            raise Unauthorized("invalid token: 'exp' is more than a day away")
+        if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUBJECT_LENGTH:
+            raise Unauthorized(
+                f"invalid token: 'sub' must be a non-empty string of at most "
+                f"{MAX_SUBJECT_LENGTH} characters"
+            )
+        if claims.get("token_use") != "access":
+            raise Unauthorized("invalid token: not an access token ('token_use' must be 'access')")
+        client = claims.get("client_id")
+        if not isinstance(client, str) or client not in self._client_ids:
+            raise Unauthorized("invalid token: issued to an app client this API does not accept")
+        if not isinstance(claims.get("scope", ""), str):
             raise Unauthorized("invalid token: 'scope' must be a space-separated string")
-        return Principal(
-            subject=str(claims["sub"]),
-            scopes=frozenset(_normalize_scope(s) for s in scopes.split()),
-        )
 
 
 def issue_dev_token(
-    secret: str, scopes: list[str], *, subject: str = "ladder-cli", ttl: int = 3600
+    secret: str,
+    scopes: list[str],
+    *,
+    subject: str = "ladder-cli",
+    ttl: int = 3600,
+    client_id: str = DEV_CLIENT_ID,
 ) -> str:
-    """An HS256 token the local stack accepts (never valid in AWS stages)."""
+    """An HS256 access token the local stack accepts (AWS stages refuse HS256)."""
     import jwt
 
     now = int(time.time())
-    claims = {"sub": subject, "scope": " ".join(scopes), "iat": now, "exp": now + ttl}
+    claims = {
+        "sub": subject,
+        "scope": " ".join(scopes),
+        "token_use": "access",
+        "client_id": client_id,
+        "iat": now,
+        "exp": now + min(ttl, MAX_TOKEN_LIFETIME),
+    }
     return jwt.encode(claims, secret, algorithm="HS256")

@@ -15,9 +15,9 @@ from ladder.auth import KNOWN_SCOPES
 def _load_dev_env() -> None:
     from dotenv import load_dotenv
 
-    from ladder.settings import DEV_ENV_FILE
+    from ladder.settings import dev_env_file
 
-    load_dotenv(DEV_ENV_FILE, override=False)
+    load_dotenv(dev_env_file(), override=False)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

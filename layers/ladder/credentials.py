@@ -45,6 +45,27 @@ def database_conninfo(url: str, settings: Settings | None = None) -> str:
     return make_conninfo(url, password=token, sslmode=params.get("sslmode") or "require")
 
 
+def bootstrap_conninfo(settings: Settings) -> str:
+    """The RDS master user's connection, read from its generated secret (host, port,
+    username, password), to the database `DATABASE_URL` names: only to bootstrap roles.
+    TLS is required except on loopback (tests), which cannot be RDS."""
+    import json
+
+    from aws_lambda_powertools.utilities import parameters
+
+    secret = json.loads(parameters.get_secret(settings.db_bootstrap_secret_arn, max_age=0))
+    host = secret["host"]
+    return make_conninfo(
+        host=host,
+        port=str(secret.get("port") or 5432),
+        user=secret["username"],
+        password=secret.get("password") or None,
+        dbname=conninfo_to_dict(settings.database_url).get("dbname") or "postgres",
+        sslmode="prefer" if host in ("127.0.0.1", "localhost", "::1") else "require",
+        connect_timeout="10",
+    )
+
+
 def redis_password(settings: Settings) -> str | None:
     """Redis' AUTH token, if the deployment has one."""
     if settings.redis_password is not None:

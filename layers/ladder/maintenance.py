@@ -3,7 +3,11 @@ the deploy's migration trigger all run."""
 
 from __future__ import annotations
 
+import psycopg
+
+from ladder.credentials import bootstrap_conninfo
 from ladder.db.migrations import migrate
+from ladder.db.roles import bootstrap_roles
 from ladder.jobs.rules import sync_rating_rules
 from ladder.jobs.schedule import dispatch
 from ladder.resources import Resources
@@ -11,7 +15,11 @@ from ladder.settings import Settings
 
 
 def prepare_database(settings: Settings) -> dict:
-    """Apply migrations, then record the rating rules (recalculating if they changed)."""
+    """Bootstrap the roles (where a master secret is given: the deploy), apply migrations
+    as `DATABASE_URL`'s user, then record the rating rules (recalculating if they changed)."""
+    if settings.db_bootstrap_secret_arn:
+        with psycopg.connect(bootstrap_conninfo(settings), autocommit=True) as conn:
+            bootstrap_roles(conn)
     applied = migrate(settings.database_url)
     resources = Resources.from_settings(settings)
     try:

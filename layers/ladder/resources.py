@@ -45,7 +45,8 @@ class Resources:
                 mode=settings.auth_mode,
                 secret=settings.jwt_secret,
                 issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
+                client_ids=settings.client_ids,
+                admin_client_ids=settings.admin_client_ids,
             ),
         )
 

@@ -4,12 +4,15 @@ Values come from the environment (Lambda configuration, `make dev`, CI). The
 CLI additionally reads `.ladder/dev.env`, written by `make dev`, for variables
 that are not set, so CLI commands act on the running local stack.
 
-The README's settings table is generated from this class (see
-`ladder.docs`), so the two cannot drift.
+The README's settings table is generated from this class
+(`python -m scripts.gen_docs`, checked by a test), so the two cannot drift.
+Inside Lambda or ECS, `get_settings` refuses development settings
+(`ladder.deployment`).
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -17,11 +20,19 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_ENV_FILE = Path(".ladder/dev.env")
+# `make dev`'s state directory (LADDER_DEV_DIR moves it); the CLI reads its dev.env.
+DEV_DIR_VARIABLE = "LADDER_DEV_DIR"
 
 # Local-only signing secret for HS256 tokens. It is public by design: AWS
 # stages verify Cognito tokens against the issuer's JWKS instead.
 DEV_JWT_SECRET = "ladder-local-development-secret-not-for-production"  # noqa: S105
+# The app client id local tokens carry; never an allowed client in AWS.
+DEV_CLIENT_ID = "ladder-local"
+
+
+def dev_env_file() -> Path:
+    """`.ladder/dev.env`, or under `LADDER_DEV_DIR` when that is set."""
+    return Path(os.environ.get(DEV_DIR_VARIABLE) or ".ladder") / "dev.env"
 
 
 class Settings(BaseSettings):
@@ -37,6 +48,11 @@ class Settings(BaseSettings):
     db_iam_auth: bool = Field(
         False,
         description="Connect with IAM tokens (RDS Proxy in AWS) instead of a password in the URL.",
+    )
+    db_bootstrap_secret_arn: str | None = Field(
+        None,
+        description="Secrets Manager secret of the RDS master user: the deploy's migration "
+        "uses it only to create ladder's roles (`ladder.db.roles`).",
     )
     db_pool_size: int = Field(
         4, ge=1, description="Connections per process; Lambda environments use 1."
@@ -135,7 +151,16 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = Field(
         None, description="Expected `iss`; its JWKS is `<issuer>/.well-known/jwks.json`."
     )
-    jwt_audience: str | None = Field(None, description="Expected `aud` or `client_id`, if set.")
+    jwt_client_ids: str = Field(
+        DEV_CLIENT_ID,
+        description="Comma-separated app clients whose access tokens are accepted "
+        "(their `client_id`).",
+    )
+    jwt_admin_client_ids: str = Field(
+        DEV_CLIENT_ID,
+        description="Comma-separated app clients whose tokens may carry `ladder:admin` "
+        "(operators); from any other client that scope is ignored.",
+    )
     rating_initial: float = Field(1500.0, description="Rating of a new player.")
     rating_provisional_games: int = Field(
         30, ge=0, description="Games below which a player's K is the provisional K."
@@ -147,9 +172,34 @@ class Settings(BaseSettings):
     max_future_skew: int = Field(
         300, ge=0, description="Seconds a match's `played_at` may lie in the future."
     )
+    test_local_endpoints: bool = Field(
+        False,
+        description="Test only: lets a process configured as in AWS reach local endpoints "
+        "(loopback database, Redis, issuer and AWS endpoint; IAM auth off). No template sets it.",
+    )
+
+    @staticmethod
+    def split(value: str) -> frozenset[str]:
+        return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+    @property
+    def client_ids(self) -> frozenset[str]:
+        return self.split(self.jwt_client_ids)
+
+    @property
+    def admin_client_ids(self) -> frozenset[str]:
+        return self.split(self.jwt_admin_client_ids)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once (Lambda environments reuse them)."""
-    return Settings()
+    """The process-wide settings, read once (Lambda environments reuse them).
+
+    Inside Lambda or ECS this refuses development settings, so every entry
+    point fails at init instead of serving with them.
+    """
+    from ladder.deployment import refuse_development_settings
+
+    settings = Settings()
+    refuse_development_settings(settings)
+    return settings

@@ -1,81 +1,11 @@
-"""Each stage synthesized once per session, offline, with cdk-nag (as `make synth`)."""
+"""Template tests run on each stage that differs (the synthesized stages are session
+fixtures of tests/conftest.py, shared with the tests that run functions as deployed)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
 
-from scripts.synth import synth
-
-
-@dataclass
-class Synthesized:
-    stage: str
-    outdir: Path
-    template: dict
-
-    def resources(self, type_: str) -> dict[str, dict]:
-        return {k: r for k, r in self.template["Resources"].items() if r["Type"] == type_}
-
-    def one(self, type_: str) -> dict:
-        (resource,) = self.resources(type_).values()
-        return resource
-
-    def props(self, type_: str) -> dict:
-        return self.one(type_)["Properties"]
-
-    @property
-    def report(self) -> dict:
-        return json.loads((self.outdir / "validation-report.json").read_text())
-
-    @property
-    def assets(self) -> dict:
-        return json.loads((self.outdir / f"ladder-{self.stage}.assets.json").read_text())
-
-    def our_functions(self) -> dict[str, dict]:
-        """ladder's Lambdas (CDK's own helper functions excluded)."""
-        return {
-            k: r
-            for k, r in self.resources("AWS::Lambda::Function").items()
-            if r["Properties"].get("Handler", "").startswith("functions.")
-        }
-
-    def text(self, value) -> str:
-        return json.dumps(value, sort_keys=True)
-
-
-def _synth(tmp_path_factory, stage: str, **context: str) -> Synthesized:
-    outdir = tmp_path_factory.mktemp(f"cdk-{stage}")
-    template = synth(stage, outdir=str(outdir), deploy_id="test", **context)
-    return Synthesized(stage, outdir, template)
-
-
-@pytest.fixture(scope="session")
-def prod(tmp_path_factory) -> Synthesized:
-    return _synth(tmp_path_factory, "prod")
-
-
-@pytest.fixture(scope="session")
-def preview(tmp_path_factory) -> Synthesized:
-    return _synth(tmp_path_factory, "pr-7")
-
-
-@pytest.fixture(scope="session")
-def other_preview(tmp_path_factory) -> Synthesized:
-    return _synth(tmp_path_factory, "pr-8")
-
-
-@pytest.fixture(scope="session")
-def with_certificate(tmp_path_factory) -> Synthesized:
-    return _synth(
-        tmp_path_factory,
-        "pr-9",
-        certificate_arn="arn:aws:acm:us-east-1:111111111111:certificate/abc",
-        alarm_email="oncall@example.com",
-    )
+from tests.synthesized import Synthesized
 
 
 @pytest.fixture(params=["prod", "preview"])

@@ -13,7 +13,7 @@ from ladder.settings import get_settings
 from scripts.dev import create_aws_resources
 from scripts.local_services import LambdaContext
 from scripts.local_worker import poll_once, sqs_event
-from tests.helpers import create_player, record_match, spec_replay
+from tests.helpers import assert_ratings_equal_replay, create_player, record_match, stored_ratings
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 
@@ -75,34 +75,6 @@ def drain(jobs, queue_url: str, rounds: int = 50) -> None:
         received, _ = poll_once(client, queue_url, jobs.handler, wait_seconds=0)
         if not received:
             return
-
-
-def stored_ratings(db) -> dict[str, tuple[float, int]]:
-    rows = db.execute("SELECT id::text, rating, games FROM players").fetchall()
-    return {r["id"]: (r["rating"], r["games"]) for r in rows}
-
-
-def replay_of(db) -> dict[str, tuple[float, int]]:
-    matches = db.execute(
-        "SELECT player_a::text AS a, player_b::text AS b, score_a FROM matches"
-        " WHERE NOT voided ORDER BY played_at, seq"
-    ).fetchall()
-    return spec_replay((m["a"], m["b"], m["score_a"]) for m in matches)
-
-
-def assert_ratings_equal_replay(db) -> None:
-    expected, stored = replay_of(db), stored_ratings(db)
-    for player, (rating, games) in stored.items():
-        want_rating, want_games = expected.get(player, (1500.0, 0))
-        assert games == want_games, player
-        assert abs(rating - want_rating) < 1e-9, player
-    # History agrees with the players' current ratings.
-    mismatched = db.execute(
-        "SELECT count(*) AS n FROM players p WHERE p.games > 0 AND p.rating <> ("
-        " SELECT rating_after FROM rating_history h WHERE h.player_id = p.id"
-        " ORDER BY played_at DESC, seq DESC LIMIT 1)"
-    ).fetchone()["n"]
-    assert mismatched == 0
 
 
 def test_a_poison_message_fails_alone_and_reaches_the_dlq_after_five_receives(

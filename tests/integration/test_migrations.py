@@ -51,35 +51,3 @@ def test_a_changed_applied_migration_is_refused(create_database, monkeypatch):
     monkeypatch.setattr(migrations, "available_migrations", edited)
     with pytest.raises(MigrationError, match="changed after it was applied"):
         migrate(url)
-
-
-def test_on_rds_the_relay_gets_an_iam_login_acting_as_the_migrating_user(create_database):
-    """Where `rds_iam` exists (RDS), migration 0005 creates `ladder_relay`; elsewhere nothing."""
-    plain = create_database("nords")
-    migrate(plain)
-    with psycopg.connect(plain, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam'").fetchone():
-            pytest.skip("this server already has an rds_iam role")
-        assert (
-            conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'ladder_relay'").fetchone() is None
-        )
-        conn.execute("CREATE ROLE rds_iam")
-        user = conn.execute("SELECT current_user").fetchone()[0]
-    try:
-        url = create_database("rds")
-        migrate(url)
-        with psycopg.connect(url, autocommit=True) as conn:
-            granted = conn.execute(
-                "SELECT r.rolname FROM pg_auth_members m"
-                " JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member"
-                " WHERE u.rolname = 'ladder_relay'"
-            ).fetchall()
-            assert sorted(g[0] for g in granted) == sorted(["rds_iam", user])
-            can_login = conn.execute(
-                "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'ladder_relay'"
-            ).fetchone()[0]
-            assert can_login is True
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute("DROP ROLE IF EXISTS ladder_relay")
-            conn.execute("DROP ROLE rds_iam")

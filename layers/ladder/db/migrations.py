@@ -3,7 +3,10 @@
 Safe to run twice (applied versions are recorded) and from two processes at
 once (a session advisory lock serializes runners; this is deploy-time work on
 its own connection, so pinning an RDS Proxy connection for it is harmless).
-An applied migration whose file later changed is an error, not a silent skip.
+An applied migration whose file later changed is an error, not a silent skip
+(unless `REWRITTEN` records why its old text is equivalent). After every run,
+the application and relay roles get their grants on whatever now exists
+(`ladder.db.roles`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,21 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from ladder.credentials import database_conninfo
+from ladder.db.roles import grant_privileges
 from ladder.observability import logger
 
 # An arbitrary constant that names "ladder migrations" among advisory locks.
 MIGRATION_LOCK_KEY = 0x6C6164646572  # "ladder"
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+# Migrations rewritten after release, with the checksums of the texts they
+# replace. Each rewrite must leave every database that applied the old text
+# as the new text would have: say why next to it.
+REWRITTEN: dict[int, frozenset[str]] = {
+    # 0005 created the relay's role only where `rds_iam` exists, and nothing
+    # with `rds_iam` (RDS) ever ran it; roles now come from the bootstrap.
+    5: frozenset({"69d7e740d65bbb33d82e37cada15862d0fc3a71174b23e785f861799bafbac98"}),
+}
 
 
 class MigrationError(Exception):
@@ -72,7 +85,12 @@ def migrate(url: str, *, target: int | None = None) -> list[int]:
             applied = dict(conn.execute("SELECT version, checksum FROM schema_migrations"))
             for migration in migrations:
                 if migration.version in applied:
-                    if applied[migration.version] != migration.checksum:
+                    if applied[migration.version] in REWRITTEN.get(migration.version, ()):
+                        conn.execute(
+                            "UPDATE schema_migrations SET checksum = %s WHERE version = %s",
+                            (migration.checksum, migration.version),
+                        )
+                    elif applied[migration.version] != migration.checksum:
                         raise MigrationError(
                             f"migration {migration.version:04d}_{migration.name} was changed "
                             "after it was applied; add a new migration instead"
@@ -89,6 +107,7 @@ def migrate(url: str, *, target: int | None = None) -> list[int]:
                     "applied migration", version=migration.version, migration=migration.name
                 )
                 applied_now.append(migration.version)
+            grant_privileges(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
     return applied_now

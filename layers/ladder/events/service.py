@@ -82,7 +82,7 @@ def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -
         pool = AsyncConnectionPool(
             lambda: database_conninfo(settings.database_url, settings),
             min_size=1,
-            max_size=4,
+            max_size=settings.db_pool_size,
             open=False,
             kwargs={"autocommit": True, "prepare_threshold": None},
         )

@@ -1,19 +1,29 @@
 """`elo.recalculate`: replay every non-voided match from a point in `(played_at, seq)` order.
 
-1. Under the job's lock row (one recalculation at a time), read the starting
-   standings and the matches in bulk (COPY, text) from one snapshot, without
-   blocking anyone.
-2. Replay in memory with `ladder.ratings` (the same functions the API uses).
-3. In one transaction: COPY the results into unlogged staging tables, then
-   lock `players` against writers (readers are never blocked), replay the
-   matches recorded meanwhile on top, and apply everything with set-based
-   statements. Readers see the old ratings or the new, never a mix; writers
-   arriving meanwhile wait for the commit and then rate against the new
-   ratings, so nothing is lost. The job is marked succeeded in the same
-   transaction, which makes a redelivered message a no-op.
+It works with one database connection, the pool every Lambda gets, using it
+for one short transaction at a time:
 
-Sizing: 1M matches take seconds (see `make bench`); 10M fit well inside
-Lambda's 15 minutes at the measured rate, so no checkpointing is needed.
+1. Lease: the `job_locks` row names this job as the one recalculation
+   running, until a deadline past the worker's timeout. Another job finding
+   the lease taken is deferred (`RecalculationBusy`), not failed; the same
+   job redelivered after a crash takes its own lease back at once. A lease,
+   not a held row or advisory lock, so no transaction or session spans the
+   job (which would need a second connection, or pin an RDS Proxy one).
+2. Read the starting standings and the matches in bulk (COPY, text) from one
+   REPEATABLE READ snapshot, without blocking anyone, and replay them in
+   memory with `ladder.ratings` (the same functions the API uses).
+3. In one transaction: check the lease, COPY the results into unlogged
+   staging tables, lock `players` against writers (readers are never
+   blocked), then make sure the replay saw every match now in its range: the
+   ones recorded meanwhile are replayed on top; if one belongs before what
+   was replayed (or a match committed out of seq order, or was voided), the
+   replay is redone under the lock. Everything is applied with set-based
+   statements, the lease released, and the job marked succeeded in the same
+   transaction, which makes a redelivered message a no-op. Readers see the
+   old ratings or the new, never a mix; writers arriving meanwhile wait for
+   the commit and then rate against the new ratings, so nothing is lost.
+
+Sizing: 1M matches take seconds (see `make bench`).
 """
 
 from __future__ import annotations
@@ -34,6 +44,10 @@ from ladder.events import write_event
 from ladder.jobs.schedule import RECALCULATE
 from ladder.ratings import RatingRules, rate_values
 
+# How long a lease holds without its job finishing: past the worker's 15-minute
+# timeout, so a live run never loses it; a crashed run's lease lapses by then.
+LEASE_SECONDS = 16 * 60
+
 # Beyond this many changed players, leaderboard.changed carries none and
 # clients reload on recalculation.completed instead.
 MAX_PLAYERS_IN_EVENT = 100
@@ -44,6 +58,14 @@ MATCH_COLUMNS = (
     "id, seq, to_char(played_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
     " player_a, player_b, score_a"
 )
+
+
+class RecalculationBusy(Exception):
+    """Another recalculation holds the lease; this job should run later."""
+
+
+class LeaseLost(Exception):
+    """This job's lease lapsed and another job took it: its results must not be applied."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +152,41 @@ def _read_and_replay(conn: psycopg.Connection, start: Point | None, rules: Ratin
     return replay
 
 
+def take_lease(db: Database, job_id: UUID) -> None:
+    """Name `job_id` the running recalculation, or raise `RecalculationBusy`."""
+
+    def work(conn: psycopg.Connection) -> None:
+        taken = conn.execute(
+            "UPDATE job_locks SET holder = %(job)s,"
+            " lease_until = now() + make_interval(secs => %(secs)s)"
+            " WHERE name = %(name)s"
+            " AND (holder IS NULL OR holder = %(job)s OR lease_until < now())"
+            " RETURNING holder",
+            {"job": job_id, "secs": LEASE_SECONDS, "name": RECALCULATE},
+        ).fetchone()
+        if taken is None:
+            held = conn.execute(
+                "SELECT holder, lease_until FROM job_locks WHERE name = %s", (RECALCULATE,)
+            ).fetchone()
+            raise RecalculationBusy(
+                f"recalculation {held['holder']} is running (lease until {held['lease_until']})"
+            )
+
+    db.run(work)
+
+
+def _check_and_release_lease(conn: psycopg.Connection, job_id: UUID) -> None:
+    """In the applying transaction: still ours? Then it ends with this commit."""
+    row = conn.execute(
+        "SELECT holder FROM job_locks WHERE name = %s FOR UPDATE", (RECALCULATE,)
+    ).fetchone()
+    if row["holder"] != job_id:
+        raise LeaseLost(f"job {job_id} lost the recalculation lease to {row['holder']}")
+    conn.execute(
+        "UPDATE job_locks SET holder = NULL, lease_until = NULL WHERE name = %s", (RECALCULATE,)
+    )
+
+
 def recalculate(
     db: Database,
     rules: RatingRules,
@@ -138,22 +195,25 @@ def recalculate(
     start: Point | None,
     progress: Callable[[float], None] = lambda _: None,
 ) -> dict:
-    """Recalculate from `start` (None: everything); returns the job's result."""
+    """Recalculate from `start` (None: everything); returns the job's result.
+
+    Each step borrows the one connection and gives it back, so `progress`
+    (which writes the job row) can use it in between.
+    """
     started = time.monotonic()
-    with db.connection() as lock_conn, lock_conn.transaction():
-        lock_conn.execute("SELECT name FROM job_locks WHERE name = %s FOR UPDATE", (RECALCULATE,))
-        with db.connection() as conn:
-            # One snapshot for everything read; set as BEGIN options, not SET
-            # statements, so an RDS Proxy connection is not pinned.
-            conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
-            try:
-                with conn.transaction():
-                    replay = _read_and_replay(conn, start, rules)
-            finally:
-                conn.isolation_level, conn.read_only = None, None
-            progress(0.6)
+    take_lease(db, job_id)
+    progress(0.1)
+    with db.connection() as conn:
+        # One snapshot for everything read; set as BEGIN options, not SET
+        # statements, so an RDS Proxy connection is not pinned.
+        conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
+        try:
             with conn.transaction():
-                result = _apply(conn, replay, start, rules, job_id)
+                replay = _read_and_replay(conn, start, rules)
+        finally:
+            conn.isolation_level, conn.read_only = None, None
+    progress(0.6)
+    result = db.run(lambda conn: _apply(conn, replay, start, rules, job_id))
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
 
@@ -161,16 +221,23 @@ def recalculate(
 def _apply(
     conn: psycopg.Connection, replay: Replay, start: Point | None, rules: RatingRules, job_id
 ) -> dict:
+    _check_and_release_lease(conn, job_id)
     conn.execute("TRUNCATE recalc_history_staging, recalc_players_staging")
     staged = _stage_history(conn, replay.history)
 
-    # From here writers wait (readers do not) until this transaction commits.
+    # From here writers wait (readers do not) until this transaction commits,
+    # and none is in flight: every match that will ever carry a seq up to the
+    # watermark has committed.
     conn.execute("LOCK TABLE players IN EXCLUSIVE MODE")
     query, params = _range(start, after_seq=replay.watermark)
     late = list(_copy_rows(conn, query, params))
-    if late and replay.last_key and _key(late[0]) < replay.last_key:
-        # A match recorded meanwhile belongs before what was replayed: redo it
-        # all under the lock (rare; correctness over speed).
+    if _replay_missed_matches(conn, start, replay) or (
+        late and replay.last_key and _key(late[0]) < replay.last_key
+    ):
+        # A match recorded meanwhile belongs before what was replayed, or one
+        # the snapshot could not see (a lower seq committed after it, or a
+        # void) changed the range: redo it all under the lock (rare;
+        # correctness over speed).
         conn.execute("TRUNCATE recalc_history_staging")
         replay = _read_and_replay(conn, start, rules)
         staged = _stage_history(conn, replay.history)
@@ -223,6 +290,24 @@ def _apply(
         (Jsonb(result), job_id),
     )
     return result
+
+
+def _replay_missed_matches(conn: psycopg.Connection, start: Point | None, replay: Replay) -> bool:
+    """The range up to the watermark no longer holds exactly the matches replayed.
+
+    Seqs are taken before commit, so the snapshot can miss a match whose seq is
+    below the watermark (it committed just after); a void also changes the range.
+    """
+    conditions, params = ["NOT voided", "seq <= %s"], [replay.watermark]
+    if start is not None:
+        conditions.append("(played_at, seq) >= (%s, %s)")
+        params += [start.played_at, start.seq]
+    (count,) = (
+        conn.cursor(row_factory=tuple_row)
+        .execute(f"SELECT count(*) FROM matches WHERE {' AND '.join(conditions)}", params)
+        .fetchone()
+    )
+    return count != replay.matches
 
 
 def _stage_history(conn: psycopg.Connection, lines: list[str]) -> int:

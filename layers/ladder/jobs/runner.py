@@ -15,7 +15,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from ladder.jobs.recalculate import Point, recalculate
+from ladder.jobs.recalculate import Point, RecalculationBusy, recalculate
 from ladder.jobs.schedule import BACKUP, INVALIDATE_CACHE, RECALCULATE, Envelope
 from ladder.leaderboard import invalidate_leaderboard
 from ladder.observability import MetricUnit, logger, metrics
@@ -104,6 +104,20 @@ def _claim(resources: Resources, envelope: Envelope) -> dict | None:
     return resources.db.run(work)
 
 
+def _defer(resources: Resources, job_id: UUID, reason: str) -> None:
+    """Back to the queue without counting as a failure: the message is consumed, and the
+    sweeper sends the job again (within a minute or two) as it does any undispatched job.
+    Meanwhile it stays `queued`, so new requests still merge into it."""
+    logger.info("job deferred", job_id=str(job_id), reason=reason)
+    resources.db.run(
+        lambda conn: conn.execute(
+            "UPDATE jobs SET status = 'queued', dispatched_at = NULL, error = %s"
+            " WHERE id = %s AND status = 'running'",
+            (f"waiting: {reason}", job_id),
+        )
+    )
+
+
 def run_job(resources: Resources, envelope: Envelope) -> dict | None:
     """Run one delivered job; raises on failure so the queue retries (then DLQs) it."""
     handler = HANDLERS.get(envelope.type)
@@ -118,6 +132,9 @@ def run_job(resources: Resources, envelope: Envelope) -> dict | None:
     started = time.monotonic()
     try:
         result = handler(job)
+    except RecalculationBusy as busy:
+        _defer(resources, envelope.id, str(busy))
+        return None
     except Exception as exc:
         metrics.add_metric(name="JobFailures", unit=MetricUnit.Count, value=1)
         error = f"{type(exc).__name__}: {exc}"[:2000]

@@ -1,16 +1,7 @@
--- On RDS, the relay (stream tasks, the sweeper) connects to the instance, not
--- through RDS Proxy: it holds an advisory lock and LISTENs, which would pin a
--- proxied connection. It signs in with IAM tokens as `ladder_relay`, which
--- acts with the privileges of the user that runs migrations. Where the
--- `rds_iam` role does not exist (local Postgres) there is nothing to do.
-DO $$
-BEGIN
-    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam') THEN
-        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ladder_relay') THEN
-            CREATE ROLE ladder_relay LOGIN;
-        END IF;
-        GRANT rds_iam TO ladder_relay;
-        EXECUTE format('GRANT %I TO ladder_relay', current_user);
-    END IF;
-END
-$$;
+-- Superseded before any deployment: this migration once created the relay's
+-- role on RDS and granted it the migrating user's privileges. Roles are now
+-- created by `ladder.db.roles.bootstrap_roles` (the deploy's bootstrap, as the
+-- master user), and each role's privileges are granted after every migration
+-- run. The old text is accepted as applied (ladder.db.migrations.REWRITTEN):
+-- it did nothing where it ran, since no database with `rds_iam` ever ran it.
+SELECT 1;
