@@ -17,17 +17,18 @@ from infra.stage import build_app
 
 DEFAULT_STAGES = ("prod", "staging", "pr-0")
 # Offline synth names what a deploy gets from the CLI and from its operator: a
-# region, and (prod requires one) the stream listener's certificate. This ARN is
-# an example, never deployed.
-OFFLINE_CONTEXT = {
-    "region": "us-east-1",
-    "certificate_arn": "arn:aws:acm:us-east-1:111111111111:certificate/example-offline-synth",
-}
+# region, and for prod (which requires one) the stream listener's certificate.
+# The ARN is an example, never deployed.
+OFFLINE_REGION = "us-east-1"
+EXAMPLE_CERTIFICATE = "arn:aws:acm:us-east-1:111111111111:certificate/example-offline-synth"
 
 
 def synth(stage: str, outdir: str | None = None, **context: str) -> dict:
     """Synthesize `stage` (offline defaults unless `context` names them); returns its template."""
-    app, stack = build_app({"stage": stage, **OFFLINE_CONTEXT, **context}, outdir=outdir)
+    offline = {"region": OFFLINE_REGION}
+    if stage == "prod":
+        offline["certificate_arn"] = EXAMPLE_CERTIFICATE
+    app, stack = build_app({"stage": stage, **offline, **context}, outdir=outdir)
     assembly = app.synth()
     return assembly.get_stack_by_name(stack.stack_name).template
 

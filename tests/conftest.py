@@ -196,6 +196,11 @@ def prod(tmp_path_factory) -> Synthesized:
 
 
 @pytest.fixture(scope="session")
+def staging(tmp_path_factory) -> Synthesized:
+    return synthesize(tmp_path_factory, "staging")
+
+
+@pytest.fixture(scope="session")
 def preview(tmp_path_factory) -> Synthesized:
     return synthesize(tmp_path_factory, "pr-7")
 

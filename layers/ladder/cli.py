@@ -1,15 +1,27 @@
 """`ladder`: the operator CLI.
 
 Run from a checkout where `make dev` is running, it reads `.ladder/dev.env`
-for any variable that is not set, so commands act on the local stack.
+(under `LADDER_DEV_DIR` if set) for any variable that is not set, so
+commands act on the local stack. stdout carries only results (ids, tables);
+progress and logs go to stderr; a failure is one line on stderr, exit 1
+(2 for usage), never a traceback (`ladder.cli_errors`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ladder.auth import KNOWN_SCOPES
+from ladder.cli_errors import CliError, explain
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _load_dev_env() -> None:
@@ -45,12 +57,10 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     if settings.auth_mode != "hs256":
-        print(
+        raise CliError(
             "this stage verifies Cognito tokens (LADDER_AUTH_MODE=jwks): get one from its "
-            "token endpoint with the client-credentials app client",
-            file=sys.stderr,
+            "token endpoint with an app client's id and secret"
         )
-        return 2
     print(issue_dev_token(settings.jwt_secret, args.scope, subject=args.subject, ttl=args.ttl))
     return 0
 
@@ -89,8 +99,7 @@ def cmd_recalc(args: argparse.Namespace) -> int:
     finally:
         res.close()
     if job["status"] == "failed":
-        print(f"failed: {job['error']}", file=sys.stderr)
-        return 1
+        raise CliError(f"recalculation {job_id} failed: {job['error']}")
     print(f"done: {job['result']}")
     return 0
 
@@ -133,18 +142,18 @@ def cmd_backup(args: argparse.Namespace) -> int:
             )
         return 0
     if args.action == "create":
-        with progress("backup", stream=sys.stderr) as bar:
+        with progress("backup") as bar:
             manifest = backups.create_backup(settings.database_url, store, report=bar.update)
         print(manifest.id)
         return 0
     if args.action == "verify":
-        with progress(f"verify {args.id}", stream=sys.stderr) as bar:
+        with progress(f"verify {args.id}") as bar:
             result = backups.verify_backup(store, args.id, report=bar.update)
         for problem in result["problems"]:
             print(problem, file=sys.stderr)
         print("ok" if result["ok"] else "FAILED")
         return 0 if result["ok"] else 1
-    with progress(f"restore {args.id}", stream=sys.stderr) as bar:
+    with progress(f"restore {args.id}") as bar:
         backups.restore_backup(store, args.id, args.target_url, force=args.force, report=bar.update)
     print(f"restored {args.id}")
     return 0
@@ -157,9 +166,14 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
     from ladder.settings import get_settings
 
     settings = get_settings()
-    with progress("anonymized export", stream=sys.stderr) as bar:
+    if not settings.anonymize_salt:
+        raise CliError(
+            "set LADDER_ANONYMIZE_SALT to a secret of your own (make dev writes a development "
+            "one to .ladder/dev.env)"
+        )
+    with progress("anonymized export") as bar:
         manifest = export_anonymized(
-            settings.database_url, Store(settings), settings.anonymize_salt or "", report=bar.update
+            settings.database_url, Store(settings), settings.anonymize_salt, report=bar.update
         )
     print(manifest.id)
     return 0
@@ -189,12 +203,16 @@ def cmd_chaos(args: argparse.Namespace) -> int:
 
 
 def _timestamp(raw: str):
-    from datetime import datetime
+    from datetime import UTC, datetime
 
-    value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    example = "e.g. 2026-01-01T00:00:00Z"
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not an ISO-8601 time ({example})") from None
     if value.tzinfo is None:
-        raise argparse.ArgumentTypeError("give a UTC offset, e.g. 2026-01-01T00:00:00Z")
-    return value
+        raise argparse.ArgumentTypeError(f"give a UTC offset ({example})")
+    return value.astimezone(UTC)
 
 
 # Kept here, not imported from scripts.chaos, so `ladder --help` imports no drill code.
@@ -209,7 +227,8 @@ DRILL_NAMES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ladder", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="ladder", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True)
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
@@ -219,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="print a bearer token the local stack accepts")
     token.add_argument("--scope", nargs="+", action="extend", choices=KNOWN_SCOPES, required=True)
     token.add_argument("--subject", default="ladder-cli", help="the token's `sub` claim")
-    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    token.add_argument(
+        "--ttl", type=int, default=3600, help="seconds until it expires (at most a day)"
+    )
     token.set_defaults(run=cmd_token)
 
     recalc = commands.add_parser("recalc", help="recalculate ratings (all, or from a time)")
@@ -263,10 +284,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _results_only_on_stdout(verbose: bool) -> None:
+    """Logs to stderr (warnings only unless --verbose), and no EMF metric blobs at all:
+    a script doing `ID=$(ladder backup create)` gets exactly the id."""
+    from ladder.observability import logger
+
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    logger.registered_handler.setStream(sys.stderr)
+    logger.setLevel("INFO" if verbose else "WARNING")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _load_dev_env()
-    return args.run(args)
+    _results_only_on_stdout(args.verbose)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("ladder: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("LADDER_DEBUG"):
+            raise
+        print(f"ladder {args.command}: {explain(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

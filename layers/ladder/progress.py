@@ -35,8 +35,8 @@ class _Bar:
 
 @contextlib.contextmanager
 def progress(description: str, stream=None) -> Iterator[Progress]:
-    """A reporter of fractions in [0, 1] on `stream` (stdout): a bar on a terminal."""
-    stream = stream or sys.stdout
+    """A reporter of fractions in [0, 1] on `stream` (stderr: stdout is for results)."""
+    stream = stream or sys.stderr
     try:
         import rich.progress as rp
     except ImportError:

@@ -270,3 +270,50 @@ def read_events(url: str, want: int) -> list[dict]:
                 name, _, value = line.partition(": ")
                 current[name] = value
     return events
+
+
+def init(deployment, module: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The runtime's INIT of `module` in a fresh process with exactly `env`."""
+    return subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_without_auth_configuration_the_api_refuses_to_start(deployment):
+    env = {
+        k: v
+        for k, v in deployment.lambda_environment(API).items()
+        if not k.startswith(("LADDER_AUTH", "LADDER_JWT"))
+    }
+    started = init(deployment, "functions.api", env)
+    assert started.returncode != 0
+    assert "refusing to start in AWS with development settings" in started.stderr
+    assert "HS256" in started.stderr
+
+
+@pytest.mark.parametrize("handler", [API, JOBS, MIGRATE, BACKUP, SWEEPER])
+def test_local_endpoints_need_the_test_switch(deployment, handler):
+    """The same environment without LADDER_TEST_LOCAL_ENDPOINTS: the checks refuse it."""
+    env = deployment.lambda_environment(handler)
+    module = handler.rsplit(".", 1)[0]
+    assert init(deployment, module, env).returncode == 0
+    del env["LADDER_TEST_LOCAL_ENDPOINTS"]
+    started = init(deployment, module, env)
+    if handler in (BACKUP, MIGRATE):  # they read their settings at invocation
+        started = subprocess.run(
+            [sys.executable, "-c", "from ladder.settings import get_settings; get_settings()"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert started.returncode != 0
+    assert "names a local database" in started.stderr

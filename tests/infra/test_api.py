@@ -56,14 +56,26 @@ def test_cognito_issues_client_credentials_tokens_with_ladder_scopes(stage):
     server = stage.props("AWS::Cognito::UserPoolResourceServer")
     assert server["Identifier"] == "ladder"
     assert {s["ScopeName"] for s in server["Scopes"]} == {"write", "admin"}
-    client = stage.props("AWS::Cognito::UserPoolClient")
-    assert client["AllowedOAuthFlows"] == ["client_credentials"]
-    assert client["GenerateSecret"] is True
-    scopes = [stage.text(s) for s in client["AllowedOAuthScopes"]]  # <server>/<scope>
     (server_id,) = stage.resources("AWS::Cognito::UserPoolResourceServer")
-    assert len(scopes) == 2
-    assert all(server_id in s for s in scopes)
-    assert {s.rsplit('"/', 1)[1].split('"')[0] for s in scopes} == {"write", "admin"}
+    clients = {}
+    for key, client in stage.resources("AWS::Cognito::UserPoolClient").items():
+        props = client["Properties"]
+        assert props["AllowedOAuthFlows"] == ["client_credentials"]
+        assert props["GenerateSecret"] is True
+        scopes = [stage.text(s) for s in props["AllowedOAuthScopes"]]  # <server>/<scope>
+        assert all(server_id in s for s in scopes)
+        clients[key] = {s.rsplit('"/', 1)[1].split('"')[0] for s in scopes}
+    # Cognito grants every allowed scope when a request names none: game servers
+    # must not be allowed admin at all.
+    (game_server,) = [k for k in clients if "GameServer" in k]
+    (operator,) = [k for k in clients if "Operator" in k]
+    assert clients == {game_server: {"write"}, operator: {"write", "admin"}}
+    for function in stage.our_functions().values():
+        env = function["Properties"]["Environment"]["Variables"]
+        accepted = stage.text(env["LADDER_JWT_CLIENT_IDS"])
+        assert game_server in accepted
+        assert operator in accepted
+        assert env["LADDER_JWT_ADMIN_CLIENT_IDS"] == {"Ref": operator}
     pool = stage.props("AWS::Cognito::UserPool")
     assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
     issuer = stage.text(
@@ -73,3 +85,19 @@ def test_cognito_issues_client_credentials_tokens_with_ladder_scopes(stage):
     )
     assert '"https://"' in issuer  # tokens carry iss=https://cognito-idp.<region>…/<pool>
     assert "ProviderURL" in issuer
+
+
+def test_only_prod_owns_the_regions_api_gateway_role_and_keeps_it(prod, preview):
+    (account,) = prod.resources("AWS::ApiGateway::Account").values()
+    assert account["DeletionPolicy"] == "Retain"
+    assert preview.resources("AWS::ApiGateway::Account") == {}
+
+
+def test_the_api_function_has_reserved_concurrency(prod, preview):
+    for stage, reserved in ((prod, 200), (preview, 10)):
+        (api,) = [
+            f
+            for f in stage.our_functions().values()
+            if f["Properties"]["Handler"] == "functions.api.handler"
+        ]
+        assert api["Properties"]["ReservedConcurrentExecutions"] == reserved

@@ -2,10 +2,11 @@
 
 
 def _bucket(stage):
+    """The backup bucket: the one encrypted with the stage's key."""
     return next(
         b["Properties"]
         for b in stage.resources("AWS::S3::Bucket").values()
-        if b["Properties"].get("VersioningConfiguration")
+        if '"aws:kms"' in stage.text(b["Properties"].get("BucketEncryption"))
     )
 
 

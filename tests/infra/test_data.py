@@ -24,11 +24,23 @@ def test_postgres_requires_tls(stage):
     assert stage.props("AWS::RDS::DBParameterGroup")["Parameters"]["rds.force_ssl"] == "1"
 
 
-def test_the_proxy_requires_iam_auth_and_tls(stage):
+def test_the_proxy_requires_iam_auth_end_to_end_and_tls(stage):
     proxy = stage.props("AWS::RDS::DBProxy")
     assert proxy["RequireTLS"] is True
-    assert [a["IAMAuth"] for a in proxy["Auth"]] == ["REQUIRED"]
+    assert proxy["DefaultAuthScheme"] == "IAM_AUTH"  # no per-user secrets, no passwords
+    assert "Auth" not in proxy
     assert proxy["EngineFamily"] == "POSTGRESQL"
+    role = stage.template["Resources"][proxy["RoleArn"]["Fn::GetAtt"][0]]
+    (policy,) = [
+        p
+        for p in stage.resources("AWS::IAM::Policy").values()
+        if {"Ref": proxy["RoleArn"]["Fn::GetAtt"][0]} in p["Properties"]["Roles"]
+    ]
+    granted = stage.text(policy)
+    assert role["Properties"]["AssumeRolePolicyDocument"]
+    assert "/ladder_owner" in granted
+    assert "/ladder_app" in granted
+    assert "ladder_admin" not in granted  # the master never goes through the proxy
 
 
 def test_the_master_secret_rotates(stage):
@@ -39,11 +51,14 @@ def test_the_master_secret_rotates(stage):
 def test_every_function_connects_with_iam_tokens_and_holds_no_password(stage):
     functions = stage.our_functions()
     assert len(functions) == 6
+    owners = ("functions.migrate.handler", "functions.backups.drill_handler")
     for name, function in functions.items():
         env = function["Properties"]["Environment"]["Variables"]
         assert env["LADDER_DB_IAM_AUTH"] == "true", name
         url = stage.text(env["DATABASE_URL"])
-        assert re.search(r"postgresql://ladder_admin@", url), url  # a user, no password
+        # A role, no password: the owner changes the schema, the rest only rows.
+        user = "ladder_owner" if function["Properties"]["Handler"] in owners else "ladder_app"
+        assert re.search(rf"postgresql://{user}@", url), url
         assert "sslmode=require" in url
         assert not any("PASSWORD" in k and "SECRET_ARN" not in k for k in env), name
         assert "{{resolve:" not in stage.text(env)

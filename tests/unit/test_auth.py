@@ -24,7 +24,7 @@ def hs256(**claims) -> str:
         "scope": "ladder:write",
         "token_use": "access",
         "client_id": DEV_CLIENT_ID,
-        "exp": now + 60,
+        "exp": now + 3600,  # made at collection: must outlive the session's other tests
         **claims,
     }
     return jwt.encode({k: v for k, v in body.items() if v is not None}, SECRET, "HS256")

@@ -81,7 +81,7 @@ POLICY: dict[str, dict[str, str]] = {
         "heartbeat_at": KEEP,
         "result": KEEP,
     },
-    "job_locks": {"name": KEEP},
+    "job_locks": {"name": KEEP, "holder": KEEP, "lease_until": KEEP},
     "rating_rules_applied": {"singleton": KEEP, "rules": KEEP, "changed_at": KEEP},
 }
 

@@ -1,0 +1,60 @@
+"""How the operator CLI reports a failure: one line on stderr that says what to do.
+
+Every exception a command can meet is translated here; anything unforeseen
+still becomes one line (its type and message), and `LADDER_DEBUG=1` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+
+class CliError(Exception):
+    """A failure the CLI explains in its own words."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] or type(exc).__name__
+
+
+def explain(exc: BaseException) -> str:
+    """`exc` as one line naming what went wrong and what to do about it."""
+    import psycopg
+
+    from ladder.db import DatabaseUnavailable
+    from ladder.db.migrations import MigrationError
+    from ladder.errors import ProblemError
+
+    if isinstance(exc, CliError | MigrationError):
+        return _first_line(exc)
+    if isinstance(exc, ProblemError):
+        return exc.detail
+    if isinstance(exc, DatabaseUnavailable | psycopg.OperationalError):
+        return (
+            f"cannot reach the database ({_first_line(exc)}): start the local stack "
+            "(make dev) or point DATABASE_URL at a running server"
+        )
+    if isinstance(exc, psycopg.Error):
+        return f"the database refused: {_first_line(exc)}"
+    aws = _explain_aws(exc)
+    if aws:
+        return aws
+    return f"{type(exc).__name__}: {_first_line(exc)} (LADDER_DEBUG=1 shows the traceback)"
+
+
+def _explain_aws(exc: BaseException) -> str | None:
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+    except ImportError:  # pragma: no cover - boto3 is installed wherever AWS is used
+        return None
+    if isinstance(exc, EndpointConnectionError):
+        return (
+            f"cannot reach AWS ({_first_line(exc)}): start the local stack (make dev) or set "
+            "AWS_ENDPOINT_URL / your AWS credentials"
+        )
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"AWS refused: {error.get('Code', 'error')}: {error.get('Message', '')}".strip()
+    if isinstance(exc, BotoCoreError):
+        return f"AWS: {_first_line(exc)}"
+    return None
