@@ -18,10 +18,17 @@ from pathlib import Path
 
 from scripts.local_services import embedded_postgres, free_port, redis_server
 
-STATE_DIR = Path(os.environ.get("LADDER_DEV_DIR", ".ladder"))
+STATE_DIR = Path(os.environ.get("LADDER_DEV_DIR") or ".ladder")
 API_PORT = int(os.environ.get("LADDER_DEV_API_PORT", "8000"))
 STREAM_PORT = int(os.environ.get("LADDER_DEV_STREAM_PORT", "8001"))
+METRICS_PORT = int(os.environ.get("LADDER_STREAM_METRICS_PORT", "9464"))
 HOST = "127.0.0.1"
+# The ports the stack listens on, and the variable that moves each.
+PORTS = {
+    "LADDER_DEV_API_PORT": API_PORT,
+    "LADDER_DEV_STREAM_PORT": STREAM_PORT,
+    "LADDER_STREAM_METRICS_PORT": METRICS_PORT,
+}
 
 # AWS resources the stack expects, created in the moto server at start.
 JOBS_QUEUE, JOBS_DLQ = "ladder-jobs", "ladder-jobs-dlq"
@@ -178,6 +185,43 @@ def start_schedules(stack: ExitStack) -> None:
     stack.callback(stop.set)
 
 
+def busy_ports() -> list[str]:
+    """Which of the stack's ports another process holds, each with the variable that moves it."""
+    import socket
+
+    busy = []
+    for variable, port in PORTS.items():
+        if port == 0:  # 0: any free port (the metrics server takes one itself)
+            continue
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                busy.append(f"port {port} is in use (set {variable} to another)")
+    return busy
+
+
+def development_salt() -> str:
+    """The anonymization salt of this checkout's local stack: made once, then kept, so
+    exports stay comparable across restarts. Never a production secret."""
+    import secrets
+
+    path = STATE_DIR / "anonymize.salt"
+    if not path.exists():
+        path.write_text(f"ladder-dev-{secrets.token_hex(16)}")
+    return path.read_text().strip()
+
+
+def quiet_logs() -> None:
+    """A readable log: no line per moto request, no raw EMF metric blobs (Lambda's
+    CloudWatch reads those; locally they are noise)."""
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
+
 def write_dev_env(values: dict[str, str]) -> Path:
     from ladder.settings import dev_env_file
 
@@ -189,7 +233,11 @@ def write_dev_env(values: dict[str, str]) -> Path:
 def main() -> int:
     import uvicorn
 
+    if busy := busy_ports():
+        print(f"[dev] cannot start: {'; '.join(busy)}", file=sys.stderr)
+        return 1
     STATE_DIR.mkdir(parents=True, exist_ok=True)
+    quiet_logs()
     with ExitStack() as stack:
         aws_url, queues = start_aws(stack)
         urls = {
@@ -203,6 +251,7 @@ def main() -> int:
             {
                 **urls,
                 **FAKE_AWS_CREDENTIALS,
+                "LADDER_ANONYMIZE_SALT": development_salt(),
                 "LADDER_API_URL": f"http://{HOST}:{API_PORT}",
                 "LADDER_STREAM_URL": f"http://{HOST}:{STREAM_PORT}",
             }

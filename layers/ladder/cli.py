@@ -10,8 +10,10 @@ progress and logs go to stderr; a failure is one line on stderr, exit 1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 from ladder.auth import KNOWN_SCOPES
 from ladder.cli_errors import CliError, explain
@@ -284,22 +286,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _results_only_on_stdout(verbose: bool) -> None:
+METRICS_OFF = "POWERTOOLS_METRICS_DISABLED"
+
+
+@contextlib.contextmanager
+def _results_only_on_stdout(verbose: bool) -> Iterator[None]:
     """Logs to stderr (warnings only unless --verbose), and no EMF metric blobs at all:
-    a script doing `ID=$(ladder backup create)` gets exactly the id."""
+    a script doing `ID=$(ladder backup create)` gets exactly the id. Undone on exit, so
+    calling `main` in-process (tests) leaves the process's logging as it was."""
+    import logging
+
     from ladder.observability import logger
 
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    logger.registered_handler.setStream(sys.stderr)
+    handler, pool_log = logger.registered_handler, logging.getLogger("psycopg.pool")
+    saved = (handler.stream, logger.log_level, pool_log.level)
+    metrics_were = os.environ.get(METRICS_OFF)
+    os.environ[METRICS_OFF] = metrics_were or "true"
+    handler.setStream(sys.stderr)
     logger.setLevel("INFO" if verbose else "WARNING")
+    # The pool retries a refused connection, logging each try; the error says it once.
+    pool_log.setLevel("WARNING" if verbose else "CRITICAL")
+    try:
+        yield
+    finally:
+        handler.setStream(saved[0])
+        logger.setLevel(saved[1])
+        pool_log.setLevel(saved[2])
+        if metrics_were is None:
+            os.environ.pop(METRICS_OFF, None)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _load_dev_env()
-    _results_only_on_stdout(args.verbose)
     try:
-        return args.run(args)
+        with _results_only_on_stdout(args.verbose):
+            return args.run(args)
     except KeyboardInterrupt:
         print("ladder: interrupted", file=sys.stderr)
         return 130

@@ -1,7 +1,9 @@
 """`make dev` with nothing configured: serves the API and keeps data across a restart."""
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -82,7 +84,7 @@ def test_dev_stack_serves_and_keeps_a_player_across_a_restart(tmp_path):
         assert httpx.get(f"{api}/ready").status_code == 200
 
         # The CLI, run from the checkout, acts on the running stack through dev.env.
-        def ladder(*args: str) -> str:
+        def ladder(*args: str) -> subprocess.CompletedProcess:
             done = subprocess.run(
                 [sys.executable, "-m", "ladder.cli", *args],
                 cwd=tmp_path,
@@ -90,19 +92,28 @@ def test_dev_stack_serves_and_keeps_a_player_across_a_restart(tmp_path):
                 text=True,
                 timeout=120,
                 env={
-                    k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "REDIS"))
+                    k: v
+                    for k, v in os.environ.items()
+                    if not k.startswith(("DATABASE", "REDIS", "LADDER_", "AWS_"))
                 },
             )
             assert done.returncode == 0, done.stderr
-            return done.stdout
+            return done
 
         recalc = ladder("recalc")  # the local worker runs it through functions.jobs
-        assert "recalculating: 100%" in recalc
-        assert "done: {'matches': 0" in recalc
-        assert "jobs" in ladder("queues")
+        assert "recalculating: 100%" in recalc.stderr  # progress on stderr, results on stdout
+        assert recalc.stdout.startswith("recalculation job ")
+        assert "done: {'matches': 0" in recalc.stdout
+        assert "jobs" in ladder("queues").stdout
+        backup_id = ladder("backup", "create").stdout  # ID=$(ladder backup create)
+        assert re.fullmatch(r"\d{8}T\d{12}Z\n", backup_id), backup_id
+        exported = ladder("anonymize", "export").stdout  # the salt comes from dev.env
+        assert re.fullmatch(r"\d{8}T\d{12}Z\n", exported), exported
     finally:
         output = stop_stack(first)
     assert "Traceback" not in output
+    assert '"_aws"' not in output  # no raw EMF metric blobs
+    assert not re.search(r' - - \[[^\]]+\] "', output)  # no line per moto request
 
     second = start_stack(state_dir, port, stream_port)
     try:
@@ -111,3 +122,27 @@ def test_dev_stack_serves_and_keeps_a_player_across_a_restart(tmp_path):
         assert found.json()["id"] == created.json()["id"]
     finally:
         stop_stack(second)
+
+
+def test_a_busy_port_fails_fast_naming_the_variable_that_moves_it(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = subprocess.run(
+            [sys.executable, "-m", "scripts.dev"],
+            cwd=REPO,
+            env={
+                **os.environ,
+                "LADDER_DEV_DIR": str(tmp_path / ".ladder"),
+                "LADDER_DEV_API_PORT": str(port),
+                "LADDER_DEV_STREAM_PORT": str(free_port()),
+                "LADDER_STREAM_METRICS_PORT": "0",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert started.returncode == 1
+    assert f"port {port} is in use (set LADDER_DEV_API_PORT to another)" in started.stderr
+    assert not (tmp_path / ".ladder").exists()  # nothing started, nothing written

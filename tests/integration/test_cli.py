@@ -1,0 +1,127 @@
+"""The operator CLI as an operator runs it: the installed `ladder` script in a shell.
+
+Results alone on stdout (`ID=$(ladder backup create)` gets the id); every failure
+one line on stderr that says what to do, exit 1 (2 for usage), never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+from scripts.local_services import free_port
+
+LADDER = str(Path(sys.executable).parent / "ladder")
+
+
+@pytest.fixture
+def shell(tmp_path, settings, aws):
+    """Runs `ladder …` from a directory with no dev.env, with exactly the given settings."""
+    bucket = f"cli-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=aws["AWS_ENDPOINT_URL"]).create_bucket(Bucket=bucket)
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "AWS_ENDPOINT_URL": aws["AWS_ENDPOINT_URL"],
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "LADDER_BACKUP_BUCKET": bucket,
+    }
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [LADDER, *args],
+            env={**base, **env},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    return run
+
+
+def one_line_error(result: subprocess.CompletedProcess, code: int, *words: str) -> None:
+    assert result.returncode == code, result
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_backup_create_prints_only_the_id_and_verify_accepts_it(shell, populated):
+    created = shell("backup", "create")
+    assert created.returncode == 0, created.stderr
+    backup_id = created.stdout.strip()
+    assert created.stdout == f"{backup_id}\n"
+    assert backup_id[:8].isdigit()
+    verified = shell("backup", "verify", backup_id)
+    assert (verified.returncode, verified.stdout) == (0, "ok\n")
+    listed = shell("backup", "list")
+    assert listed.stdout.startswith(backup_id)
+
+
+def test_restoring_over_a_database_with_data_is_refused(shell, settings, populated):
+    backup_id = shell("backup", "create").stdout.strip()
+    refused = shell("backup", "restore", backup_id, "--target-url", settings.database_url)
+    one_line_error(refused, 1, "not empty", "--force")
+
+
+def test_an_unknown_backup_id(shell):
+    one_line_error(shell("backup", "verify", "20990101T000000000000Z"), 1, "no complete backup")
+    one_line_error(shell("backup", "restore", "nope", "--target-url", "postgresql:///x"), 1, "nope")
+
+
+def test_an_unreachable_database(shell):
+    gone = f"postgresql://postgres@127.0.0.1:{free_port()}/ladder"
+    for command in (("migrate",), ("recalc", "--no-wait"), ("queues",)):
+        one_line_error(shell(*command, DATABASE_URL=gone), 1, "cannot reach the database")
+
+
+def test_an_unreachable_aws(shell):
+    gone = f"http://127.0.0.1:{free_port()}"
+    one_line_error(shell("backup", "list", AWS_ENDPOINT_URL=gone), 1, "cannot reach AWS")
+
+
+def test_an_export_without_a_salt(shell):
+    one_line_error(shell("anonymize", "export"), 1, "LADDER_ANONYMIZE_SALT")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("recalc", "--from", "yesterday"), ("'yesterday' is not an ISO-8601 time",)),
+        (("recalc", "--from", "2026-01-01T00:00:00"), ("UTC offset",)),
+        ((), ("required",)),
+        (("backup",), ("required",)),
+        (("backup", "verify"), ("id",)),
+        (("token", "--scope", "ladder:root"), ("invalid choice",)),
+        (("chaos", "everything"), ("invalid choice",)),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(shell, args, words):
+    one_line_error(shell(*args), 2, "see ladder", *words)
+
+
+def test_a_token_on_a_cognito_stage_says_where_tokens_come_from(shell):
+    result = shell("token", "--scope", "ladder:write", LADDER_AUTH_MODE="jwks")
+    one_line_error(result, 1, "token endpoint")
+
+
+def test_ladder_debug_shows_the_traceback(shell):
+    gone = f"postgresql://postgres@127.0.0.1:{free_port()}/ladder"
+    result = shell("migrate", DATABASE_URL=gone, LADDER_DEBUG="1")
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
