@@ -7,7 +7,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import boto3
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from ladder.settings import get_settings
 from scripts.dev import create_aws_resources
@@ -234,14 +236,15 @@ def test_writes_during_a_recalculation_are_not_lost(api, jobs, queues, db, write
         record_match(api, writer, ids[i % 8], ids[(i * 3 + 1) % 8], [0.0, 0.5, 1.0][i % 3])
     job_id = api.post("/v1/admin/recalculations", headers=admin).json()["job_id"]
     stop = threading.Event()
-    written = []
+    written, statuses = [], []
 
-    def keep_writing():
+    def keep_writing():  # records outcomes; the test thread asserts on them
         i = 0
         while not stop.is_set() and i < 200:
             response = record_match(api, writer, ids[i % 8], ids[(i + 3) % 8], 1.0)
-            assert response.status_code == 201
-            written.append(response.json()["id"])
+            statuses.append(response.status_code)
+            if response.status_code == 201:
+                written.append(response.json()["id"])
             i += 1
 
     writer_thread = threading.Thread(target=keep_writing)
@@ -251,7 +254,81 @@ def test_writes_during_a_recalculation_are_not_lost(api, jobs, queues, db, write
     writer_thread.join()
     assert api.get(f"/v1/admin/jobs/{job_id}", headers=admin).json()["status"] == "succeeded"
     assert written
+    assert set(statuses) == {201}
     assert_ratings_equal_replay(db)
+
+
+def test_a_match_committed_after_the_snapshot_below_its_watermark_is_not_lost(
+    resources, db, client, writer, database_url
+):
+    """Seqs are taken before commit: a match can commit after the replay's snapshot with a
+    seq below the highest one the snapshot saw. The apply must notice and include it."""
+    from ladder.jobs.recalculate import recalculate
+    from ladder.matches import MatchReport, _rate_and_store
+
+    ids = [create_player(client, writer, f"gap_{i}")["id"] for i in range(4)]
+    with psycopg.connect(database_url, row_factory=dict_row) as pending:
+        # Takes seq N and holds it uncommitted, as a slow API request would.
+        report = MatchReport(player_a=ids[0], player_b=ids[1], score_a=1.0, played_at=None)
+        _rate_and_store(pending, report, resources.rules, timedelta(minutes=5))
+        for _ in range(3):  # seqs above N, committed: the snapshot's watermark passes N
+            assert record_match(client, writer, ids[2], ids[3], 1.0).status_code == 201
+        job_id = uuid.uuid4()
+        db.execute("INSERT INTO jobs (id, type) VALUES (%s, 'elo.recalculate')", (job_id,))
+
+        def commit_between_read_and_apply(fraction: float) -> None:
+            if fraction == 0.6:
+                pending.commit()
+
+        recalculate(
+            resources.db,
+            resources.rules,
+            job_id=job_id,
+            start=None,
+            progress=commit_between_read_and_apply,
+        )
+    assert db.execute("SELECT count(*) AS n FROM matches").fetchone()["n"] == 4
+    assert_ratings_equal_replay(db)
+
+
+def test_a_second_recalculation_waits_for_the_first_without_failing(
+    jobs, settings, queues, db, resources
+):
+    from ladder.jobs.recalculate import take_lease
+    from ladder.jobs.schedule import dispatch_pending
+
+    running, waiting = uuid.uuid4(), uuid.uuid4()
+    db.execute(
+        "INSERT INTO jobs (id, type, status) VALUES (%s, 'elo.recalculate', 'running')",
+        (running,),
+    )
+    take_lease(resources.db, running)  # a recalculation in progress elsewhere
+    client = sqs(settings)
+    queue = queues["LADDER_JOBS_QUEUE_URL"]
+    client.send_message(QueueUrl=queue, MessageBody=envelope("elo.recalculate", job_id=waiting))
+    received, failed = poll_once(client, queue, jobs.handler, wait_seconds=0)
+    assert (received, failed) == (1, 0)  # consumed, not failed: no step towards the DLQ
+    job = db.execute("SELECT status, error, dispatched_at FROM jobs WHERE id = %s", (waiting,))
+    job = job.fetchone()
+    assert job["status"] == "queued"
+    assert job["dispatched_at"] is None  # the sweeper sends it again
+    assert job["error"].startswith(f"waiting: recalculation {running} is running")
+
+    # The first one's worker died; redelivered, it takes its own lease back at once.
+    client.send_message(QueueUrl=queue, MessageBody=envelope("elo.recalculate", job_id=running))
+    drain(jobs, queue)
+    assert (
+        db.execute("SELECT status FROM jobs WHERE id = %s", (running,)).fetchone()["status"]
+        == "succeeded"
+    )
+    db.execute("UPDATE jobs SET created_at = now() - interval '1 minute' WHERE id = %s", (waiting,))
+    this_queue = settings.model_copy(update={"jobs_queue_url": queue})
+    assert dispatch_pending(resources.db, this_queue) == 1  # the sweeper's backstop
+    drain(jobs, queue)
+    assert (
+        db.execute("SELECT status FROM jobs WHERE id = %s", (waiting,)).fetchone()["status"]
+        == "succeeded"
+    )
 
 
 def test_recalculation_requests_and_job_status_need_admin(api, writer, admin):
