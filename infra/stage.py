@@ -198,7 +198,12 @@ class LadderStack(Stack):
             "CognitoTokenUrl": (auth.token_url, "OAuth2 token endpoint (client credentials)"),
             "CognitoGameServerClientId": (
                 auth.game_server_client.user_pool_client_id,
-                "Game servers' app client (secret: aws cognito-idp describe-user-pool-client)",
+                "Game servers' app client, ladder/write only (secret: aws cognito-idp "
+                "describe-user-pool-client)",
+            ),
+            "CognitoOperatorClientId": (
+                auth.operator_client.user_pool_client_id,
+                "Operators' app client, ladder/write and ladder/admin",
             ),
             "BackupBucket": (backups.bucket.bucket_name, "Backups and drill records"),
             "JobsQueueUrl": (jobs.queue.queue_url, "Jobs queue"),

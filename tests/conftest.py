@@ -107,6 +107,9 @@ def settings(database_url: str, redis_url: str, redis_prefix: str, aws) -> Setti
         AWS_ENDPOINT_URL=aws["AWS_ENDPOINT_URL"],
         jobs_queue_url=aws["LADDER_JOBS_QUEUE_URL"],
         jobs_dlq_url=aws["LADDER_JOBS_DLQ_URL"],
+        # What every Lambda gets (infra/lambdas.py); tests/deployed runs each function with
+        # its whole template environment.
+        db_pool_size=1,
     )
 
 
