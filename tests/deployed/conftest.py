@@ -132,6 +132,11 @@ class Deployment:
         """The invocation stayed inside what the template gives and declares."""
         resource = self.function(handler)
         props = resource["Properties"]
+        print(  # the figures, for `pytest -s`
+            f"{handler}: peak {invocation.peak_mib:.0f} MiB of {props['MemorySize']}, "
+            f"{invocation.seconds:.1f} s of {props['Timeout']}, "
+            f"{invocation.peak_connections} of {self.connections(resource)} connections"
+        )
         assert invocation.peak_mib < props["MemorySize"], (handler, invocation.peak_mib)
         assert invocation.seconds < props["Timeout"], (handler, invocation.seconds)
         assert invocation.peak_connections <= self.connections(resource), (

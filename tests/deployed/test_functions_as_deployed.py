@@ -20,6 +20,7 @@ import pytest
 from scripts.local_services import free_port, wait_until
 from scripts.local_worker import sqs_event
 from tests.deployed.conftest import GAME_SERVER, OPERATOR, ROOT, ConnectionSampler, process_basics
+from tests.deployed.template_env import UnsubstitutedSetting
 from tests.helpers import assert_ratings_equal_replay
 from tests.lambda_events import rest_event
 
@@ -317,3 +318,23 @@ def test_local_endpoints_need_the_test_switch(deployment, handler):
         )
     assert started.returncode != 0
     assert "names a local database" in started.stderr
+
+
+def test_a_deploy_time_setting_without_a_local_stand_in_fails_the_tests(deployment):
+    template_env = deployment.function(API)["Properties"]["Environment"]["Variables"]
+    gained = {**template_env, "LADDER_NEW_ENDPOINT": {"Fn::GetAtt": ["Something", "Endpoint"]}}
+    with pytest.raises(UnsubstitutedSetting, match="LADDER_NEW_ENDPOINT"):
+        deployment.local.environment(gained)
+    plain = deployment.local.environment({**template_env, "LADDER_NEW_FLAG": "on"})
+    assert plain["LADDER_NEW_FLAG"] == "on"  # a plain setting is applied as the template says
+
+
+def test_every_local_stand_in_replaces_something_the_template_sets(deployment):
+    template = deployment.template
+    names = set()
+    for function in template.our_functions().values():
+        names |= set(function["Properties"]["Environment"]["Variables"])
+    for container in template.one("AWS::ECS::TaskDefinition")["Properties"]["ContainerDefinitions"]:
+        names |= {e["Name"] for e in container.get("Environment", [])}
+        names |= {s["Name"] for s in container.get("Secrets", [])}
+    assert set(deployment.local.resources) <= names

@@ -380,3 +380,19 @@ def test_changed_rating_rules_schedule_a_full_recalculation(resources, db, clien
     job_id = sync_rating_rules(resources.db, replace(resources.rules, k_provisional=32.0))
     job = db.execute("SELECT type, payload FROM jobs WHERE id = %s", (job_id,)).fetchone()
     assert job == {"type": "elo.recalculate", "payload": {"from": None}}
+
+
+def test_a_failed_recalculation_frees_the_lease_for_the_next(resources, db):
+    from ladder.jobs.recalculate import recalculate, take_lease
+
+    failing, next_one = uuid.uuid4(), uuid.uuid4()
+
+    def fail(fraction: float) -> None:
+        if fraction == 0.6:
+            raise RuntimeError("the worker failed mid-run")
+
+    with pytest.raises(RuntimeError, match="mid-run"):
+        recalculate(resources.db, resources.rules, job_id=failing, start=None, progress=fail)
+    take_lease(resources.db, next_one)  # at once, not when the failed run's lease lapses
+    holder = db.execute("SELECT holder FROM job_locks").fetchone()["holder"]
+    assert holder == next_one

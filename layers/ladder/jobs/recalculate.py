@@ -42,6 +42,7 @@ from psycopg.types.json import Jsonb
 from ladder.db import Database
 from ladder.events import write_event
 from ladder.jobs.schedule import RECALCULATE
+from ladder.observability import logger
 from ladder.ratings import RatingRules, rate_values
 
 # How long a lease holds without its job finishing: past the worker's 15-minute
@@ -202,20 +203,39 @@ def recalculate(
     """
     started = time.monotonic()
     take_lease(db, job_id)
-    progress(0.1)
-    with db.connection() as conn:
-        # One snapshot for everything read; set as BEGIN options, not SET
-        # statements, so an RDS Proxy connection is not pinned.
-        conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
-        try:
-            with conn.transaction():
-                replay = _read_and_replay(conn, start, rules)
-        finally:
-            conn.isolation_level, conn.read_only = None, None
-    progress(0.6)
-    result = db.run(lambda conn: _apply(conn, replay, start, rules, job_id))
+    try:
+        progress(0.1)
+        with db.connection() as conn:
+            # One snapshot for everything read; set as BEGIN options, not SET
+            # statements, so an RDS Proxy connection is not pinned.
+            conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
+            try:
+                with conn.transaction():
+                    replay = _read_and_replay(conn, start, rules)
+            finally:
+                conn.isolation_level, conn.read_only = None, None
+        progress(0.6)
+        result = db.run(lambda conn: _apply(conn, replay, start, rules, job_id))
+    except Exception:
+        # A failed run lets the next one start now rather than when the lease lapses
+        # (a crashed one cannot; its lease lapses, or its redelivery takes it back).
+        _release_lease(db, job_id)
+        raise
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
+
+
+def _release_lease(db: Database, job_id: UUID) -> None:
+    try:
+        db.run(
+            lambda conn: conn.execute(
+                "UPDATE job_locks SET holder = NULL, lease_until = NULL"
+                " WHERE name = %s AND holder = %s",
+                (RECALCULATE, job_id),
+            )
+        )
+    except Exception:  # the failure being raised matters more; the lease lapses anyway
+        logger.warning("could not release the recalculation lease", job_id=str(job_id))
 
 
 def _apply(
