@@ -7,11 +7,13 @@ from ladder.backup.store import Store
 from ladder.observability import MetricUnit, logger, metrics
 from ladder.settings import get_settings
 
+# At INIT, without I/O: settings unfit for AWS fail here, not at the first run.
+settings = get_settings()
+
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 def backup_handler(event, context):
-    settings = get_settings()
     store = Store(settings)
     manifest = create_backup(settings.database_url, store)
     metrics.add_metric(name="BackupSucceeded", unit=MetricUnit.Count, value=1)
@@ -25,5 +27,4 @@ def backup_handler(event, context):
 @metrics.log_metrics
 @logger.inject_lambda_context
 def drill_handler(event, context):
-    settings = get_settings()
     return run_drill(settings.database_url, Store(settings))

@@ -10,9 +10,12 @@ from ladder.maintenance import prepare_database
 from ladder.observability import logger
 from ladder.settings import get_settings
 
+# At INIT, without I/O: settings unfit for AWS fail here, not at the first run.
+settings = get_settings()
+
 
 @logger.inject_lambda_context
 def handler(event, context):
-    result = prepare_database(get_settings())
+    result = prepare_database(settings)
     logger.info("database prepared", **result)
     return result

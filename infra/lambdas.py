@@ -144,6 +144,9 @@ class LambdaKit(Construct):
             environment_encryption=self.key,
             **kwargs,
         )
+        # The environment is encrypted with the stage's key; Lambda decrypts it at INIT
+        # as the execution role (without kms:Decrypt, INIT fails with KMSAccessDenied).
+        self.key.grant_decrypt(function)
         function.node.default_child.add_metadata(CONNECTIONS_METADATA, connections.model_dump())
         for finding, reason in EXECUTION_ROLE_FINDINGS:
             acknowledge(function.role, finding, reason)

@@ -227,6 +227,7 @@ def test_the_stream_service_runs_with_its_task_definition(deployment, played):
             url = f"http://127.0.0.1:{port}"
             wait_until(lambda: healthy(url), what="the stream service's /health")
             events = read_events(url, want=len(played["matches"]))
+            peak_mib = resident_peak_mib(process.pid)
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(30)
@@ -240,6 +241,14 @@ def test_the_stream_service_runs_with_its_task_definition(deployment, played):
     assert [int(e["id"]) for e in events] == sorted(int(e["id"]) for e in events)
     declared = task["Metadata"]["ladder:connections"]
     assert sampler.peak <= declared["proxy"] + declared["direct"]
+    assert peak_mib < int(task["Properties"]["Memory"])
+
+
+def resident_peak_mib(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):  # noqa: SIM115
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
 
 
 def healthy(url: str) -> bool:
@@ -298,24 +307,14 @@ def test_without_auth_configuration_the_api_refuses_to_start(deployment):
     assert "HS256" in started.stderr
 
 
-@pytest.mark.parametrize("handler", [API, JOBS, MIGRATE, BACKUP, SWEEPER])
+@pytest.mark.parametrize("handler", [API, JOBS, MIGRATE, BACKUP, DRILL, SWEEPER])
 def test_local_endpoints_need_the_test_switch(deployment, handler):
-    """The same environment without LADDER_TEST_LOCAL_ENDPOINTS: the checks refuse it."""
+    """The same environment without LADDER_TEST_LOCAL_ENDPOINTS: INIT refuses it."""
     env = deployment.lambda_environment(handler)
     module = handler.rsplit(".", 1)[0]
     assert init(deployment, module, env).returncode == 0
     del env["LADDER_TEST_LOCAL_ENDPOINTS"]
     started = init(deployment, module, env)
-    if handler in (BACKUP, MIGRATE):  # they read their settings at invocation
-        started = subprocess.run(
-            [sys.executable, "-c", "from ladder.settings import get_settings; get_settings()"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
     assert started.returncode != 0
     assert "names a local database" in started.stderr
 

@@ -62,6 +62,17 @@ def test_every_function_connects_with_iam_tokens_and_holds_no_password(stage):
         assert "sslmode=require" in url
         assert not any("PASSWORD" in k and "SECRET_ARN" not in k for k in env), name
         assert "{{resolve:" not in stage.text(env)
+        # Encrypted with the stage's key, which the function's role may decrypt with.
+        key = function["Properties"]["KmsKeyArn"]["Fn::GetAtt"][0]
+        role = {"Ref": function["Properties"]["Role"]["Fn::GetAtt"][0]}
+        decrypts = [
+            s
+            for p in stage.resources("AWS::IAM::Policy").values()
+            if role in p["Properties"]["Roles"]
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+            if "kms:Decrypt" in s["Action"] and key in stage.text(s["Resource"])
+        ]
+        assert decrypts, name
     policies = stage.text(stage.resources("AWS::IAM::Policy"))
     assert policies.count('"rds-db:connect"') >= len(functions) + 1  # + the stream task
 
