@@ -396,3 +396,83 @@ def test_a_failed_recalculation_frees_the_lease_for_the_next(resources, db):
     take_lease(resources.db, next_one)  # at once, not when the failed run's lease lapses
     holder = db.execute("SELECT holder FROM job_locks").fetchone()["holder"]
     assert holder == next_one
+
+
+def test_a_void_and_a_missed_match_in_the_same_window_cannot_cancel_out(
+    resources, db, client, writer, database_url
+):
+    """A count of the range would match (one voided, one missed): the digest does not."""
+    from ladder.jobs.recalculate import Point, recalculate
+    from ladder.matches import MatchReport, _rate_and_store, void_match
+
+    ids = [create_player(client, writer, f"cancel_{i}")["id"] for i in range(4)]
+    skew = timedelta(minutes=5)
+    with psycopg.connect(database_url, row_factory=dict_row) as pending:
+        missed, _ = _rate_and_store(
+            pending,
+            MatchReport(player_a=ids[2], player_b=ids[3], score_a=1.0, played_at=None),
+            resources.rules,
+            skew,
+        )
+        voided = record_match(client, writer, ids[0], ids[1], 1.0).json()
+        job_id, follow_up = uuid.uuid4(), {}
+        db.execute(  # running, as the worker's claim leaves it: the void schedules its own
+            "INSERT INTO jobs (id, type, status) VALUES (%s, 'elo.recalculate', 'running')",
+            (job_id,),
+        )
+
+        def between_read_and_apply(fraction: float) -> None:
+            if fraction == 0.6:
+                pending.commit()  # the lower seq commits after the snapshot...
+                follow_up["job"] = void_match(
+                    resources.db, uuid.UUID(voided["id"])
+                )  # ...and a void
+
+        recalculate(
+            resources.db,
+            resources.rules,
+            job_id=job_id,
+            start=None,
+            progress=between_read_and_apply,
+        )
+    job = db.execute("SELECT payload FROM jobs WHERE id = %s", (follow_up["job"],)).fetchone()
+    assert job["payload"]["from"]["seq"] == voided["seq"]  # from the void, after the missed one
+    recalculate(
+        resources.db,
+        resources.rules,
+        job_id=follow_up["job"],
+        start=Point.from_payload(job["payload"]["from"]),
+    )
+    assert missed.seq < voided["seq"]
+    assert_ratings_equal_replay(db)
+
+
+def test_a_match_before_the_start_recorded_during_a_recalculation_keeps_its_rating(
+    resources, db, client, writer
+):
+    """Its players have no match in the recalculated range, so it is not late for them and
+    schedules nothing; the recalculation must not overwrite them from its snapshot."""
+    from ladder.jobs.recalculate import Point, recalculate
+
+    ids = [create_player(client, writer, f"before_{i}")["id"] for i in range(4)]
+    now = datetime.now(UTC)
+    first = record_match(
+        client, writer, ids[0], ids[1], 1.0, played_at=(now - timedelta(hours=1)).isoformat()
+    ).json()
+    job_id = uuid.uuid4()
+    db.execute("INSERT INTO jobs (id, type) VALUES (%s, 'elo.recalculate')", (job_id,))
+
+    def between_read_and_apply(fraction: float) -> None:
+        if fraction == 0.6:
+            older = (now - timedelta(hours=2)).isoformat()
+            assert (
+                record_match(client, writer, ids[2], ids[3], 1.0, played_at=older).status_code
+                == 201
+            )
+
+    start = Point(datetime.fromisoformat(first["played_at"]), first["seq"])
+    recalculate(
+        resources.db, resources.rules, job_id=job_id, start=start, progress=between_read_and_apply
+    )
+    assert db.execute("SELECT count(*) AS n FROM jobs WHERE status = 'queued'").fetchone()["n"] == 0
+    assert_ratings_equal_replay(db)

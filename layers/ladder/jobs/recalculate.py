@@ -28,6 +28,7 @@ Sizing: 1M matches take seconds (see `make bench`).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -92,10 +93,17 @@ class Replay:
     matches: int = 0
     last_key: tuple[str, int] | None = None
     watermark: int = 0  # highest match seq the snapshot saw
+    touched: set[str] = field(default_factory=set)  # players of the replayed matches
+    # The replayed seqs in rating order, as `RANGE_DIGEST` hashes them.
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
 
     def apply(self, rows: Iterator[list[str]], rules: RatingRules) -> None:
         standings, history, initial = self.standings, self.history, rules.initial
+        touched, digest = self.touched, self.digest
         for match_id, seq, played_at, player_a, player_b, score in rows:
+            touched.add(player_a)
+            touched.add(player_b)
+            digest.update(f"{seq},".encode())
             a = standings.get(player_a) or standings.setdefault(player_a, [initial, 0])
             b = standings.get(player_b) or standings.setdefault(player_b, [initial, 0])
             before_a, before_b = a[0], b[0]
@@ -262,14 +270,14 @@ def _apply(
         replay = _read_and_replay(conn, start, rules)
         staged = _stage_history(conn, replay.history)
     elif late:
-        tail = Replay(standings=replay.standings, matches=replay.matches)
+        tail = Replay(standings=replay.standings, matches=replay.matches, touched=replay.touched)
         tail.apply(iter(late), rules)
         staged += _stage_history(conn, tail.history)
         replay.matches = tail.matches
 
-    players = conn.cursor(row_factory=tuple_row).execute("SELECT id::text FROM players").fetchall()
+    players = _players_to_write(conn, start, replay)  # not inside the COPY: one statement at a time
     with conn.cursor().copy("COPY recalc_players_staging (id, rating, games) FROM STDIN") as copy:
-        for (player,) in players:
+        for player in players:
             rating, games = replay.standings.get(player, (rules.initial, 0))
             copy.write(f"{player}\t{rating!r}\t{games}\n")
 
@@ -312,6 +320,15 @@ def _apply(
     return result
 
 
+# The seqs of a range's matches in rating order, hashed: equal digests mean the same
+# matches in the same order. A count would let a void and a missed match cancel out.
+RANGE_DIGEST = (
+    "SELECT encode(sha256(convert_to("
+    "coalesce(string_agg(seq::text || ',', '' ORDER BY played_at, seq), ''), 'UTF8')), 'hex')"
+    " FROM matches WHERE {conditions}"
+)
+
+
 def _replay_missed_matches(conn: psycopg.Connection, start: Point | None, replay: Replay) -> bool:
     """The range up to the watermark no longer holds exactly the matches replayed.
 
@@ -322,12 +339,25 @@ def _replay_missed_matches(conn: psycopg.Connection, start: Point | None, replay
     if start is not None:
         conditions.append("(played_at, seq) >= (%s, %s)")
         params += [start.played_at, start.seq]
-    (count,) = (
-        conn.cursor(row_factory=tuple_row)
-        .execute(f"SELECT count(*) FROM matches WHERE {' AND '.join(conditions)}", params)
-        .fetchone()
+    query = RANGE_DIGEST.format(conditions=" AND ".join(conditions))
+    (digest,) = conn.cursor(row_factory=tuple_row).execute(query, params).fetchone()
+    return digest != replay.digest.hexdigest()
+
+
+def _players_to_write(conn: psycopg.Connection, start: Point | None, replay: Replay) -> list[str]:
+    """Everyone for a full recalculation; from a point, only the players with a match in
+    the range, before (their history is rewritten) or after it. A player with none keeps
+    the rating they have now: the pre-start standings the replay began from are a
+    snapshot's, and a match recorded since before the start point (not late for its
+    players) must not be overwritten by them."""
+    cur = conn.cursor(row_factory=tuple_row)
+    if start is None:
+        return [player for (player,) in cur.execute("SELECT id::text FROM players")]
+    before = cur.execute(
+        "SELECT DISTINCT player_id::text FROM rating_history WHERE (played_at, seq) >= (%s, %s)",
+        (start.played_at, start.seq),
     )
-    return count != replay.matches
+    return sorted(replay.touched | {player for (player,) in before})
 
 
 def _stage_history(conn: psycopg.Connection, lines: list[str]) -> int:
