@@ -44,6 +44,18 @@ LEEWAY = 60  # seconds of clock skew tolerated on `exp`
 MAX_SUBJECT_LENGTH = 128  # Cognito's `sub` and client ids are far shorter
 
 
+def _is_subject(sub: object) -> bool:
+    """A `sub` that can name a caller everywhere it is stored: printable (no NUL, which
+    Postgres text refuses) and valid UTF-8 (no lone surrogates), bounded, not blank."""
+    if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUBJECT_LENGTH:
+        return False
+    try:
+        sub.encode()
+    except UnicodeEncodeError:
+        return False
+    return sub.isprintable()
+
+
 class TokenVerifier:
     """Verifies Cognito access tokens (or, locally, HS256 tokens shaped like them).
 
@@ -112,9 +124,9 @@ class TokenVerifier:
             raise Unauthorized("invalid token: 'exp' must be a number")
         if exp > time.time() + MAX_TOKEN_LIFETIME + LEEWAY:
             raise Unauthorized("invalid token: 'exp' is more than a day away")
-        if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUBJECT_LENGTH:
+        if not _is_subject(sub):
             raise Unauthorized(
-                f"invalid token: 'sub' must be a non-empty string of at most "
+                f"invalid token: 'sub' must be a non-empty printable string of at most "
                 f"{MAX_SUBJECT_LENGTH} characters"
             )
         if claims.get("token_use") != "access":

@@ -19,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ladder.settings import Settings, get_settings
 
+STRICT_SSLMODES = frozenset({"require", "verify-ca", "verify-full"})
 SECRET_MAX_AGE = 300  # seconds a fetched Redis token is reused before it is read again
 
 
@@ -41,8 +42,12 @@ def database_conninfo(url: str, settings: Settings | None = None) -> str:
         DBUsername=params["user"],
         Region=settings.aws_region,
     )
-    # The proxy requires TLS; a URL that asks for stricter verification keeps it.
-    return make_conninfo(url, password=token, sslmode=params.get("sslmode") or "require")
+    # The proxy requires TLS; a URL that asks for stricter verification keeps it, one
+    # that would allow plaintext (disable, allow, prefer) does not: a token is a password.
+    sslmode = params.get("sslmode")
+    if sslmode not in STRICT_SSLMODES:
+        sslmode = "require"
+    return make_conninfo(url, password=token, sslmode=sslmode)
 
 
 def bootstrap_conninfo(settings: Settings) -> str:

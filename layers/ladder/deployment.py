@@ -15,6 +15,7 @@ auth), and a template test proves no function or task sets it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from urllib.parse import urlsplit
 
@@ -23,8 +24,13 @@ from psycopg.conninfo import conninfo_to_dict
 from ladder.settings import DEV_CLIENT_ID, DEV_JWT_SECRET, Settings
 
 # Variables the Lambda runtime and the ECS agent set in every process they start.
-AWS_RUNTIME_MARKERS = ("AWS_LAMBDA_FUNCTION_NAME", "ECS_CONTAINER_METADATA_URI_V4")
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", ""})
+AWS_RUNTIME_MARKERS = (
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "ECS_CONTAINER_METADATA_URI_V4",
+    "ECS_CONTAINER_METADATA_URI",
+)
+# Encryption modes libpq may fall back to plaintext with.
+WEAK_SSLMODES = frozenset({"disable", "allow", "prefer"})
 
 
 class UnsafeConfiguration(RuntimeError):
@@ -35,11 +41,34 @@ def running_in_aws() -> bool:
     return any(os.environ.get(marker) for marker in AWS_RUNTIME_MARKERS)
 
 
-def _database_host(url: str) -> str:
+def is_local_host(host: str | None) -> bool:
+    """Whether `host` (a name or address) is this machine: loopback in any spelling, the
+    unspecified address, or nothing at all (libpq then uses a Unix socket)."""
+    name = (host or "").strip().lower().rstrip(".")
+    if not name or name.startswith(("/", "@")):  # a Unix socket directory or abstract one
+        return True
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
     try:
-        return conninfo_to_dict(url).get("host") or ""
-    except Exception:  # an unparsable URL is as bad as a local one
-        return ""
+        address = ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def _database_is_local(params: dict) -> bool:
+    """Any host or address libpq could reach at is local (several hosts: any of them;
+    `hostaddr` and the PGHOST/PGHOSTADDR variables count as libpq reads them)."""
+    hosts = (params.get("host") or os.environ.get("PGHOST") or "").split(",")
+    addresses = (params.get("hostaddr") or os.environ.get("PGHOSTADDR") or "").split(",")
+    if any(a.strip() for a in addresses):
+        return any(is_local_host(a) for a in addresses if a.strip())
+    return any(is_local_host(h) for h in hosts)
+
+
+def _aws_endpoint_overrides() -> list[str]:
+    """AWS_ENDPOINT_URL and the per-service AWS_ENDPOINT_URL_<SERVICE> botocore follows."""
+    return sorted(name for name in os.environ if name.startswith("AWS_ENDPOINT_URL"))
 
 
 def development_settings(settings: Settings) -> list[str]:
@@ -51,7 +80,7 @@ def development_settings(settings: Settings) -> list[str]:
         )
         problems.append(f"HS256 tokens{secret} (set LADDER_AUTH_MODE=jwks and LADDER_JWT_ISSUER)")
     issuer = urlsplit(settings.jwt_issuer or "")
-    local_issuer = settings.test_local_endpoints and issuer.hostname in LOOPBACK_HOSTS
+    local_issuer = settings.test_local_endpoints and is_local_host(issuer.hostname)
     if settings.auth_mode == "jwks" and issuer.scheme != "https" and not local_issuer:
         problems.append("LADDER_JWT_ISSUER must be an https:// issuer (Cognito)")
     if not settings.client_ids or DEV_CLIENT_ID in settings.client_ids:
@@ -64,15 +93,24 @@ def development_settings(settings: Settings) -> list[str]:
         ("DATABASE_URL", settings.database_url),
         ("RELAY_DATABASE_URL", settings.relay_database_url),
     ):
-        if url is not None and _database_host(url) in LOOPBACK_HOSTS:
+        if url is None:
+            continue
+        try:
+            params = conninfo_to_dict(url)
+        except Exception:
+            problems.append(f"{name} is not a connection URL")
+            continue
+        if _database_is_local(params):
             problems.append(f"{name} names a local database")
+        if params.get("sslmode") in WEAK_SSLMODES:
+            problems.append(f"{name} allows an unencrypted connection (sslmode)")
     if not settings.db_iam_auth:
         problems.append("database passwords in configuration (set LADDER_DB_IAM_AUTH=true)")
     redis = urlsplit(settings.redis_url)
-    if redis.hostname in LOOPBACK_HOSTS or redis.scheme != "rediss":
+    if is_local_host(redis.hostname) or redis.scheme != "rediss":
         problems.append("REDIS_URL must be a rediss:// (TLS) endpoint that is not local")
-    if settings.aws_endpoint_url:
-        problems.append("AWS_ENDPOINT_URL overrides AWS itself (a local stand-in)")
+    if overrides := _aws_endpoint_overrides():
+        problems.append(f"{', '.join(overrides)} override AWS itself (a local stand-in)")
     return problems
 
 

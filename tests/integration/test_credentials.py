@@ -67,3 +67,10 @@ def test_a_wrong_token_fails_open_instead_of_failing_requests(redis_with_auth):
     cache.set_json("k", {"v": 1}, ttl=60)  # no exception: the cache is bypassed
     assert cache.get_json("k") is None
     cache.close()
+
+
+@pytest.mark.parametrize("weak", ["disable", "allow", "prefer"])
+def test_iam_auth_never_lets_the_token_travel_unencrypted(aws, weak):
+    url = f"{PROXY_URL}?sslmode={weak}"
+    params = conninfo_to_dict(database_conninfo(url, Settings(db_iam_auth=True)))
+    assert params["sslmode"] == "require"

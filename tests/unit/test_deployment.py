@@ -21,10 +21,11 @@ DEPLOYED = {
 }
 
 
-def settings_from(env: dict[str, str]) -> Settings:
-    """Settings as a process with exactly `env` reads them."""
+def problems_with(env: dict[str, str]) -> list[str]:
+    """What a process with exactly `env` would be refused for (it reads libpq's and
+    botocore's own variables too)."""
     with mock.patch.dict(os.environ, env, clear=True):
-        return Settings()
+        return development_settings(Settings())
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def in_lambda(monkeypatch):
 
 
 def test_deployed_settings_are_accepted():
-    assert development_settings(settings_from(DEPLOYED)) == []
+    assert problems_with(DEPLOYED) == []
 
 
 @pytest.mark.parametrize(
@@ -55,10 +56,27 @@ def test_deployed_settings_are_accepted():
         ({"REDIS_URL": "redis://master.example.cache.amazonaws.com:6380/0"}, "rediss://"),
         ({"REDIS_URL": "rediss://127.0.0.1:6379/0"}, "rediss://"),
         ({"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}, "AWS_ENDPOINT_URL"),
+        # Every other way libpq, redis or botocore could reach this machine.
+        ({"DATABASE_URL": "postgresql://u@proxy.example.com/db?hostaddr=127.0.0.1"}, "local"),
+        ({"PGHOSTADDR": "127.0.0.1"}, "local database"),
+        ({"DATABASE_URL": "postgresql://u@%2Fvar%2Frun%2Fpostgresql/db"}, "local database"),
+        ({"DATABASE_URL": "host=/var/run/postgresql dbname=ladder user=u"}, "local database"),
+        ({"DATABASE_URL": "postgresql://u@proxy.example.com,127.0.0.1/db"}, "local database"),
+        ({"DATABASE_URL": "postgresql://u@LOCALHOST/db"}, "local database"),
+        ({"DATABASE_URL": "postgresql://u@localhost./db"}, "local database"),
+        ({"DATABASE_URL": "postgresql://u@127.0.0.2/db"}, "local database"),
+        ({"DATABASE_URL": "postgresql://u@0.0.0.0/db"}, "local database"),
+        ({"DATABASE_URL": "postgresql://u@[::1]/db"}, "local database"),
+        ({"DATABASE_URL": "postgresql://u@proxy.example.com/db?sslmode=disable"}, "sslmode"),
+        ({"DATABASE_URL": "not a url = ="}, "not a connection URL"),
+        ({"REDIS_URL": "rediss://127.0.0.2:6380/0"}, "rediss://"),
+        ({"REDIS_URL": "rediss://localhost.:6380/0"}, "rediss://"),
+        ({"AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:5000"}, "AWS_ENDPOINT_URL_SQS"),
+        ({"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://x"}, "AWS_ENDPOINT_URL_SECRETS_MANAGER"),
     ],
 )
 def test_each_development_setting_is_named(change, problem):
-    problems = development_settings(settings_from({**DEPLOYED, **change}))
+    problems = problems_with({**DEPLOYED, **change})
     assert any(problem in p for p in problems), problems
 
 
@@ -72,11 +90,11 @@ def test_the_test_switch_relaxes_endpoints_but_never_auth():
         "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
         "LADDER_TEST_LOCAL_ENDPOINTS": "true",
     }
-    assert development_settings(settings_from(local)) == []
-    problems = development_settings(settings_from({**local, "LADDER_AUTH_MODE": "hs256"}))
+    assert problems_with(local) == []
+    problems = problems_with({**local, "LADDER_AUTH_MODE": "hs256"})
     assert problems
     remote_issuer = {**local, "LADDER_JWT_ISSUER": "http://evil.example"}
-    assert development_settings(settings_from(remote_issuer))
+    assert problems_with(remote_issuer)
 
 
 def test_inside_lambda_defaults_refuse_to_start(in_lambda):
@@ -87,9 +105,10 @@ def test_inside_lambda_defaults_refuse_to_start(in_lambda):
         assert named in message
 
 
-def test_inside_ecs_too(in_lambda):
+@pytest.mark.parametrize("marker", ["ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI"])
+def test_inside_ecs_too(in_lambda, marker):
     in_lambda.delenv("AWS_LAMBDA_FUNCTION_NAME")
-    in_lambda.setenv("ECS_CONTAINER_METADATA_URI_V4", "http://169.254.170.2/v4/x")
+    in_lambda.setenv(marker, "http://169.254.170.2/v4/x")
     with pytest.raises(UnsafeConfiguration):
         get_settings()
 
