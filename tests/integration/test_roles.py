@@ -38,6 +38,7 @@ def roles_database(create_database) -> str:
         "ALTER SEQUENCE match_seq RESTART",
         "INSERT INTO schema_migrations VALUES (99, 'x', 'x')",
         "CREATE DATABASE sneaky",
+        "CREATE TEMP TABLE players (id int)",
     ],
 )
 def test_the_application_role_cannot_change_the_schema(roles_database, statement):
@@ -64,8 +65,12 @@ def test_the_application_role_reads_and_writes_rows(roles_database):
 def test_the_relay_role_reaches_only_the_outbox(roles_database):
     with psycopg.connect(as_role(roles_database, RELAY), autocommit=True) as conn:
         conn.execute("SELECT count(*) FROM event_outbox")
-        conn.execute("UPDATE event_outbox SET published_at = published_at WHERE false")
-        for statement in ("SELECT * FROM players", "DELETE FROM event_outbox"):
+        conn.execute("UPDATE event_outbox SET published_at = published_at, seq = seq WHERE false")
+        for statement in (
+            "SELECT * FROM players",
+            "DELETE FROM event_outbox",
+            "UPDATE event_outbox SET payload = '{}' WHERE false",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
 
@@ -103,3 +108,17 @@ def test_on_rds_every_role_signs_in_with_iam(create_database, postgres_server_ur
     finally:
         with psycopg.connect(postgres_server_url, autocommit=True) as conn:
             conn.execute("DROP ROLE rds_iam")
+
+
+def test_every_deploy_undoes_what_a_role_did_to_its_own_settings(roles_database):
+    with psycopg.connect(as_role(roles_database, APP), autocommit=True) as conn:
+        conn.execute("ALTER ROLE ladder_app SET default_transaction_read_only = on")
+    with (
+        psycopg.connect(as_role(roles_database, APP), autocommit=True) as conn,
+        pytest.raises(psycopg.errors.ReadOnlySqlTransaction),
+    ):
+        conn.execute("DELETE FROM players WHERE false")
+    with psycopg.connect(roles_database, autocommit=True) as conn:
+        bootstrap_roles(conn)  # what the deploy's migration runs first
+    with psycopg.connect(as_role(roles_database, APP), autocommit=True) as conn:
+        conn.execute("DELETE FROM players WHERE false")

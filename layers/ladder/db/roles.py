@@ -31,8 +31,9 @@ ROLES = (OWNER, APP, RELAY)
 
 # Tables the recalculation empties with TRUNCATE before staging its results.
 TRUNCATED_BY_APP = ("recalc_history_staging", "recalc_players_staging")
-# The relay's whole reach.
-RELAY_TABLES = {"event_outbox": ("SELECT", "UPDATE")}
+# The relay's whole reach: it reads the outbox and numbers and confirms rows, and may not
+# rewrite an event's type, topics or payload.
+RELAY_GRANTS = "GRANT SELECT, UPDATE (seq, published_at) ON event_outbox TO {role}"
 
 # Objects of schema public not yet owned by the role given, as (kind, name as SQL text):
 # tables, free-standing sequences (one owned by a column follows its table) and
@@ -85,6 +86,23 @@ def bootstrap_roles(conn: psycopg.Connection) -> None:
     (database,) = cur.execute("SELECT current_database()").fetchone()
     conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), owner))
     conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(owner))
+    # Only the owner may create here, even temporary objects (which could shadow a
+    # table within a session).
+    conn.execute(
+        sql.SQL("REVOKE CREATE, TEMPORARY ON DATABASE {} FROM PUBLIC").format(
+            sql.Identifier(database)
+        )
+    )
+    # A role may change its own session defaults (`ALTER ROLE ladder_app SET
+    # default_transaction_read_only = on` would stop every write), and no privilege
+    # prevents it: every deploy puts them back. Passwords: none, IAM tokens only.
+    for role in ROLES:
+        name = sql.Identifier(role)
+        conn.execute(sql.SQL("ALTER ROLE {} RESET ALL").format(name))
+        conn.execute(
+            sql.SQL("ALTER ROLE {} IN DATABASE {} RESET ALL").format(name, sql.Identifier(database))
+        )
+        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD NULL").format(name))
     # Objects made before the owner existed (by the master or a superuser). A
     # sequence owned by a column follows its table.
     for kind, name in cur.execute(NOT_OWNED_BY, {"owner": OWNER}).fetchall():
@@ -105,16 +123,7 @@ def grant_privileges(conn: psycopg.Connection) -> None:
             conn.execute(sql.SQL(statement).format(role=app))
         for table in filter(partial(_table_exists, conn), TRUNCATED_BY_APP):
             conn.execute(sql.SQL("GRANT TRUNCATE ON {} TO {}").format(sql.Identifier(table), app))
-    if _role_exists(conn, RELAY):
+    if _role_exists(conn, RELAY) and _table_exists(conn, "event_outbox"):
         relay = sql.Identifier(RELAY)
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(relay))
-        for table, privileges in RELAY_TABLES.items():
-            if not _table_exists(conn, table):  # a migration target before it
-                continue
-            conn.execute(
-                sql.SQL("GRANT {} ON {} TO {}").format(
-                    sql.SQL(", ").join(sql.SQL(p) for p in privileges),
-                    sql.Identifier(table),
-                    relay,
-                )
-            )
+        conn.execute(sql.SQL(RELAY_GRANTS).format(role=relay))
