@@ -48,7 +48,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         applied = outcome["applied"]
         if outcome["recalculation"]:
             print(f"rating rules changed: recalculation {outcome['recalculation']} scheduled")
-    target = args.target or latest_version()
+    target = latest_version() if args.target is None else args.target
     print(f"applied {applied}" if applied else f"nothing to apply; at version {target}")
     return 0
 
@@ -87,6 +87,11 @@ def cmd_recalc(args: argparse.Namespace) -> int:
         print(f"recalculation job {job_id}")
         if args.no_wait:
             return 0
+        if not settings.jobs_queue_url:
+            raise CliError(
+                f"job {job_id} is recorded, but no worker will run it: no jobs queue is "
+                "configured (LADDER_JOBS_QUEUE_URL; make dev writes it), so nothing to wait for"
+            )
         with progress("recalculating") as bar:
             while True:
                 job = res.db.run(
@@ -102,7 +107,11 @@ def cmd_recalc(args: argparse.Namespace) -> int:
         res.close()
     if job["status"] == "failed":
         raise CliError(f"recalculation {job_id} failed: {job['error']}")
-    print(f"done: {job['result']}")
+    result = job["result"]
+    print(
+        f"done: {result['matches']} matches replayed, {result['players_changed']} players "
+        f"changed, {result['seconds']} s"
+    )
     return 0
 
 
@@ -214,7 +223,10 @@ def _timestamp(raw: str):
         raise argparse.ArgumentTypeError(f"{raw!r} is not an ISO-8601 time ({example})") from None
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"give a UTC offset ({example})")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # within a day of year 1 or 9999, shifted out of range
+        raise argparse.ArgumentTypeError(f"{raw!r} is out of range ({example})") from None
 
 
 # Kept here, not imported from scripts.chaos, so `ladder --help` imports no drill code.
@@ -231,6 +243,7 @@ DRILL_NAMES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ladder", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.set_defaults(needs_database=True)
     commands = parser.add_subparsers(dest="command", required=True)
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
@@ -243,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--ttl", type=int, default=3600, help="seconds until it expires (at most a day)"
     )
-    token.set_defaults(run=cmd_token)
+    token.set_defaults(run=cmd_token, needs_database=False)
 
     recalc = commands.add_parser("recalc", help="recalculate ratings (all, or from a time)")
     recalc.add_argument(
@@ -258,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup = commands.add_parser("backup", help="logical backups in S3")
     actions = backup.add_subparsers(dest="action", required=True)
     actions.add_parser("create", help="back up every table; prints the backup's id")
-    actions.add_parser("list", help="complete backups, newest first")
+    listing = actions.add_parser("list", help="complete backups, newest first")
     verify = actions.add_parser("verify", help="re-read a backup's objects: hashes and counts")
     verify.add_argument("id")
     restore = actions.add_parser("restore", help="restore a backup into an empty database")
@@ -266,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--target-url", required=True, help="database to restore into")
     restore.add_argument("--force", action="store_true", help="replace a non-empty target")
     backup.set_defaults(run=cmd_backup)
+    for only_s3 in (listing, verify, restore):  # the bucket (and restore's own target)
+        only_s3.set_defaults(needs_database=False)
 
     anonymize = commands.add_parser("anonymize", help="anonymized exports for staging")
     anonymize_actions = anonymize.add_subparsers(dest="action", required=True)
@@ -282,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chaos.add_argument("--small", action="store_true", help="a smaller workload (as tests run)")
     chaos.add_argument("--log-dir", help="where records go (default: docs/incident-logs)")
-    chaos.set_defaults(run=cmd_chaos)
+    chaos.set_defaults(run=cmd_chaos, needs_database=False)
     return parser
 
 
@@ -316,10 +331,26 @@ def _results_only_on_stdout(verbose: bool) -> Iterator[None]:
             os.environ.pop(METRICS_OFF, None)
 
 
+def _require_database(args: argparse.Namespace) -> None:
+    """Commands that touch the database need one named: never the built-in default (a
+    local server's `postgres` database) just because the CLI ran outside the checkout."""
+    if args.needs_database and not (
+        os.environ.get("DATABASE_URL") or os.environ.get("LADDER_DATABASE_URL")
+    ):
+        from ladder.settings import dev_env_file
+
+        raise CliError(
+            f"no database configured: no DATABASE_URL and no {dev_env_file()} here; run from "
+            "the checkout where make dev runs, set LADDER_DEV_DIR to its state directory, or "
+            "set DATABASE_URL"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _load_dev_env()
     try:
+        _load_dev_env()
+        _require_database(args)
         with _results_only_on_stdout(args.verbose):
             return args.run(args)
     except KeyboardInterrupt:

@@ -32,8 +32,10 @@ def explain(exc: BaseException) -> str:
     if isinstance(exc, DatabaseUnavailable | psycopg.OperationalError):
         return (
             f"cannot reach the database ({_first_line(exc)}): start the local stack "
-            "(make dev) or point DATABASE_URL at a running server"
+            "(make dev), or check the URL (DATABASE_URL, or a restore's --target-url)"
         )
+    if isinstance(exc, UnicodeDecodeError):  # a settings file that is not text
+        return f"cannot read the settings file: {_first_line(exc)}"
     if isinstance(exc, psycopg.Error):
         return f"the database refused: {_first_line(exc)}"
     aws = _explain_aws(exc)
@@ -44,9 +46,19 @@ def explain(exc: BaseException) -> str:
 
 def _explain_aws(exc: BaseException) -> str | None:
     try:
-        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+        )
     except ImportError:  # pragma: no cover - boto3 is installed wherever AWS is used
         return None
+    if isinstance(exc, NoCredentialsError):
+        return (
+            "no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+            "(the local stack's dev.env provides local ones)"
+        )
     if isinstance(exc, EndpointConnectionError):
         return (
             f"cannot reach AWS ({_first_line(exc)}): start the local stack (make dev) or set "

@@ -16,7 +16,7 @@ class _Lines:
     def __init__(self, description: str, stream) -> None:
         self.description = description
         self.stream = stream
-        self.shown = -1
+        self.shown = 0  # the first line at 10%: a failure at the start is its one line
 
     def update(self, fraction: float, note: str = "") -> None:
         percent = int(fraction * 100)

@@ -125,3 +125,32 @@ def test_ladder_debug_shows_the_traceback(shell):
     result = shell("migrate", DATABASE_URL=gone, LADDER_DEBUG="1")
     assert result.returncode == 1
     assert "Traceback" in result.stderr
+
+
+def test_without_a_database_configured_nothing_falls_back_to_a_default(shell):
+    result = shell("migrate", DATABASE_URL="")
+    one_line_error(result, 1, "no database configured", "LADDER_DEV_DIR")
+
+
+def test_times_at_the_edge_of_the_calendar_are_usage_errors(shell):
+    for edge in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"):
+        one_line_error(shell("recalc", "--from", edge), 2, "out of range")
+
+
+def test_a_settings_file_that_is_not_text(shell, tmp_path):
+    (tmp_path / ".ladder").mkdir()
+    (tmp_path / ".ladder" / "dev.env").write_bytes(b"DATABASE_URL=\xff\xfe\n")
+    one_line_error(shell("queues"), 1, "cannot read the settings file")
+
+
+def test_recalc_without_a_queue_says_nothing_will_run_it(shell, clean_state):
+    result = shell("recalc")
+    assert result.returncode == 1
+    assert result.stdout.startswith("recalculation job ")  # the result: the job exists
+    (line,) = result.stderr.strip().splitlines()
+    assert "no worker will run it" in line
+
+
+def test_without_aws_credentials_says_where_they_come_from(shell):
+    result = shell("backup", "list", AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY="")
+    one_line_error(result, 1, "no AWS credentials")
