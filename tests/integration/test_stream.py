@@ -174,3 +174,24 @@ def test_a_slow_client_is_dropped_without_delaying_a_fast_one(settings):
         assert growth_mib < 40, f"server memory grew {growth_mib:.0f} MiB"
         assert elapsed < 60
         slow.close()
+
+
+def test_an_idle_live_read_is_not_an_outage(settings):
+    """With Redis healthy and no events, the hub's XREAD waits its full block and returns
+    nothing: no timeout, so no fallback to Postgres (redis-py's default socket timeout of
+    5 s equals the block)."""
+    import asyncio
+
+    from ladder.events.hub import BLOCK_MS
+    from ladder.events.service import stream_redis_client
+
+    async def idle_read() -> list:
+        client = stream_redis_client(settings)
+        try:
+            return await client.xread({stream_key(settings): "$"}, block=BLOCK_MS)
+        finally:
+            await client.aclose()
+
+    started = time.monotonic()
+    assert asyncio.run(idle_read()) == []
+    assert time.monotonic() - started >= BLOCK_MS / 1000 - 0.1

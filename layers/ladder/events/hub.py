@@ -25,6 +25,10 @@ DROPPED = "dropped"  # the client fell too far behind
 CLOSING = "closing"  # the process is shutting down
 
 
+# How long one XREAD waits for new events before asking again.
+BLOCK_MS = 5000
+
+
 class Subscriber:
     """A client's live feed: events of its topics after `start`."""
 
@@ -55,7 +59,7 @@ class Hub:
         log: EventLog,
         *,
         queue_size: int,
-        block_ms: int = 5000,
+        block_ms: int = BLOCK_MS,
         postgres_poll: float = 0.5,
         on_drop: Callable[[], None] | None = None,
     ) -> None:

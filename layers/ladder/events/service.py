@@ -29,7 +29,7 @@ from ladder.api.problems import problem
 from ladder.credentials import database_conninfo, redis_password
 from ladder.errors import ProblemError
 from ladder.events import stream_metrics as m
-from ladder.events.hub import Hub
+from ladder.events.hub import BLOCK_MS, Hub
 from ladder.events.log import EventLog
 from ladder.events.relay import PublishStats, Relay, stream_key
 from ladder.events.sse import (
@@ -41,6 +41,7 @@ from ladder.events.sse import (
 from ladder.observability import logger
 from ladder.settings import Settings, get_settings
 
+READ_MARGIN_SECONDS = 5.0
 STATIC = Path(str(resources.files("ladder.events").joinpath("static")))
 
 
@@ -73,6 +74,21 @@ def _end_streams_on_signals(loop: asyncio.AbstractEventLoop, hub: Hub) -> None:
         signal.signal(sig, handler)
 
 
+def stream_redis_client(settings: Settings) -> aioredis.Redis:
+    """The hub's and the event log's Redis client. The hub blocks in XREAD for up to
+    `BLOCK_MS`, so reads may take that long plus a margin; redis-py's default 5 s socket
+    timeout would end every idle XREAD with an error (and a fallback to Postgres)."""
+    return aioredis.Redis.from_url(
+        settings.redis_url,
+        password=redis_password(settings),
+        decode_responses=True,
+        client_name="ladder-stream",
+        socket_timeout=BLOCK_MS / 1000 + READ_MARGIN_SECONDS,
+        socket_connect_timeout=READ_MARGIN_SECONDS,
+        socket_keepalive=True,
+    )
+
+
 def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -> Starlette:
     settings = settings or get_settings()
     state: dict = {}
@@ -87,13 +103,7 @@ def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -
             kwargs={"autocommit": True, "prepare_threshold": None},
         )
         await pool.open()
-        # The hub blocks on XREAD, so its client has no socket timeout.
-        client = aioredis.Redis.from_url(
-            settings.redis_url,
-            password=redis_password(settings),
-            decode_responses=True,
-            client_name="ladder-stream",
-        )
+        client = stream_redis_client(settings)
         log = EventLog(client, pool, stream_key(settings))
         hub = Hub(
             log,
