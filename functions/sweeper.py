@@ -3,7 +3,8 @@
 - Events: if no relay holds the lock, publish what is pending (it connects
   directly, via the relay URL, because an advisory lock would pin an RDS
   Proxy connection). If a relay runs, there is nothing to do.
-- Jobs: send jobs that committed but whose dispatch failed.
+- Jobs: send jobs that committed but whose dispatch failed; mark jobs whose
+  worker vanished (still running past the worker's timeout) as failed.
 - Backups: report the age of the newest complete backup (BackupAgeSeconds),
   which the "backup older than 26 h" alarm watches.
 """
@@ -13,7 +14,7 @@ from functools import cache
 from ladder.backup.backups import latest_backup_age
 from ladder.backup.store import Store
 from ladder.events.relay import sweep
-from ladder.jobs.schedule import dispatch_pending
+from ladder.jobs.schedule import dispatch_pending, fail_abandoned
 from ladder.observability import MetricUnit, logger, metrics
 from ladder.resources import Resources
 from ladder.settings import get_settings
@@ -32,6 +33,7 @@ def backup_store() -> Store:
 def handler(event, context):
     stats = sweep(resources.settings)
     jobs = dispatch_pending(resources.db, resources.settings)
+    abandoned = fail_abandoned(resources.db)
     metrics.add_metric(name="JobsRedispatched", unit=MetricUnit.Count, value=jobs)
     try:
         age = latest_backup_age(backup_store())
@@ -41,11 +43,17 @@ def handler(event, context):
     if age is not None:  # none at all: no data, which the alarm treats as stale
         metrics.add_metric(name="BackupAgeSeconds", unit=MetricUnit.Seconds, value=age)
     if stats is None:
-        return {"swept": False, "reason": "a relay is running", "jobs_dispatched": jobs}
+        return {
+            "swept": False,
+            "reason": "a relay is running",
+            "jobs_dispatched": jobs,
+            "jobs_abandoned": abandoned,
+        }
     metrics.add_metric(name="OutboxSwept", unit=MetricUnit.Count, value=stats.published)
     return {
         "swept": True,
         "published": stats.published,
         "repaired": stats.repaired,
         "jobs_dispatched": jobs,
+        "jobs_abandoned": abandoned,
     }

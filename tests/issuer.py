@@ -20,10 +20,13 @@ class LocalIssuer:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
         jwks = json.dumps({"keys": [{**public, "kid": KEY_ID, "alg": "RS256", "use": "sig"}]})
+        issuer = self
+        self.fetches = 0  # how often the key set was asked for
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 found = self.path == "/.well-known/jwks.json"
+                issuer.fetches += found
                 self.send_response(200 if found else 404)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -36,7 +39,7 @@ class LocalIssuer:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def token(self, client_id: str, scope: str, **claims) -> str:
+    def token(self, client_id: str, scope: str, *, kid: str = KEY_ID, **claims) -> str:
         """A client-credentials access token as Cognito issues it; `claims` override."""
         body = {
             "sub": client_id,  # Cognito's sub for client credentials is the client id
@@ -48,7 +51,7 @@ class LocalIssuer:
             "exp": int(time.time()) + 3600,
             **claims,
         }
-        return jwt.encode(body, self.key, algorithm="RS256", headers={"kid": KEY_ID})
+        return jwt.encode(body, self.key, algorithm="RS256", headers={"kid": kid})
 
     def close(self) -> None:
         self._server.shutdown()

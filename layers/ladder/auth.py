@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 
-from ladder.errors import Forbidden, Unauthorized
+from ladder.errors import Forbidden, ServiceUnavailable, Unauthorized
 from ladder.settings import DEV_CLIENT_ID
 
 SCOPE_WRITE = "ladder:write"
@@ -41,7 +41,16 @@ def _normalize_scope(scope: str) -> str:
 # or broken, and an unbounded one would never expire.
 MAX_TOKEN_LIFETIME = 24 * 3600
 LEEWAY = 60  # seconds of clock skew tolerated on `exp`
+KEY_REFRESH_SECONDS = 60  # the least time between two fetches of the issuer's keys
 MAX_SUBJECT_LENGTH = 128  # Cognito's `sub` and client ids are far shorter
+
+
+def _issuer_keys(url: str):
+    import jwt
+
+    # An unknown `kid` refetches the key set (Cognito rotates keys) at most once per
+    # cooldown, so forged key ids cannot turn every request into a request to the issuer.
+    return jwt.PyJWKClient(url, cache_keys=True, cooldown_duration=KEY_REFRESH_SECONDS)
 
 
 def _is_subject(sub: object) -> bool:
@@ -85,20 +94,19 @@ class TokenVerifier:
 
     @cached_property
     def _jwks(self):
-        import jwt
-
-        return jwt.PyJWKClient(f"{self._issuer}/.well-known/jwks.json", cache_keys=True)
+        return _issuer_keys(f"{self._issuer}/.well-known/jwks.json")
 
     def verify(self, token: str | None) -> Principal:
-        """The caller a bearer token names, or `Unauthorized`."""
+        """The caller a bearer token names, or `Unauthorized` (`ServiceUnavailable` when
+        the issuer's keys cannot be fetched: the token may well be valid)."""
         import jwt
 
         if not token:
             raise Unauthorized("send 'Authorization: Bearer <token>'")
+        invalid = (jwt.PyJWTError, ValueError, TypeError, OverflowError)
         try:
             if self.mode == "jwks":
-                key = self._jwks.get_signing_key_from_jwt(token).key
-                algorithms = ["RS256"]
+                key, algorithms = self._jwks.get_signing_key_from_jwt(token).key, ["RS256"]
             else:
                 key, algorithms = self._secret, ["HS256"]
             claims = jwt.decode(
@@ -109,7 +117,9 @@ class TokenVerifier:
                 leeway=LEEWAY,
                 options={"require": ["exp", "sub"], "verify_aud": False},
             )
-        except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
+        except jwt.PyJWKClientConnectionError as exc:
+            raise ServiceUnavailable(f"cannot reach the token issuer's keys: {exc}") from None
+        except invalid as exc:
             raise Unauthorized(f"invalid token: {exc}") from None
         self._check_claims(claims)
         scopes = {_normalize_scope(s) for s in claims.get("scope", "").split()}

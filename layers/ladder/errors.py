@@ -44,3 +44,9 @@ class Unprocessable(ProblemError):
 
 class IdempotencyKeyReused(ProblemError):
     status, title, slug = 422, "Idempotency key reused", "idempotency-key-reused"
+
+
+class ServiceUnavailable(ProblemError):
+    """Something ladder depends on (the token issuer's keys) did not answer: retry."""
+
+    status, title, slug = 503, "Service unavailable", "service-unavailable"

@@ -476,3 +476,20 @@ def test_a_match_before_the_start_recorded_during_a_recalculation_keeps_its_rati
     )
     assert db.execute("SELECT count(*) AS n FROM jobs WHERE status = 'queued'").fetchone()["n"] == 0
     assert_ratings_equal_replay(db)
+
+
+def test_a_job_whose_worker_vanished_is_marked_failed(resources, db):
+    from ladder.jobs.schedule import fail_abandoned
+
+    lost, alive = uuid.uuid4(), uuid.uuid4()
+    db.execute(
+        "INSERT INTO jobs (id, type, status, started_at) VALUES"
+        " (%s, 'elo.recalculate', 'running', now() - interval '20 minutes'),"
+        " (%s, 'elo.recalculate', 'running', now() - interval '1 minute')",
+        (lost, alive),
+    )
+    assert fail_abandoned(resources.db) == 1
+    rows = {r["id"]: r for r in db.execute("SELECT id, status, error FROM jobs").fetchall()}
+    assert rows[lost]["status"] == "failed"
+    assert rows[lost]["error"].startswith("abandoned")
+    assert rows[alive]["status"] == "running"

@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ladder.auth import MAX_SUBJECT_LENGTH, TokenVerifier, issue_dev_token
-from ladder.errors import Forbidden, Unauthorized
+from ladder.errors import Forbidden, ServiceUnavailable, Unauthorized
 from ladder.settings import DEV_CLIENT_ID
 from tests.issuer import LocalIssuer
 
@@ -171,3 +171,23 @@ def test_jwks_mode_refuses_other_issuers_clients_id_tokens_and_hs256(issuer, cog
 def test_jwks_mode_needs_an_issuer():
     with pytest.raises(ValueError, match="ISSUER"):
         TokenVerifier(mode="jwks", secret="")
+
+
+def test_forged_key_ids_do_not_make_every_request_fetch_the_issuers_keys(issuer):
+    verifier = TokenVerifier(
+        mode="jwks", secret="", issuer=issuer.url, client_ids=frozenset({GAME_SERVER})
+    )
+    verifier.verify(issuer.token(GAME_SERVER, "ladder/write"))
+    fetched = issuer.fetches
+    for i in range(20):
+        with pytest.raises(Unauthorized, match="signing key"):
+            verifier.verify(issuer.token(GAME_SERVER, "ladder/write", kid=f"forged-{i}"))
+    assert issuer.fetches <= fetched + 1
+
+
+def test_an_issuer_that_does_not_answer_is_a_503_not_a_401():
+    gone = LocalIssuer()
+    gone.close()
+    verifier = TokenVerifier(mode="jwks", secret="", issuer=gone.url)
+    with pytest.raises(ServiceUnavailable, match="token issuer"):
+        verifier.verify(gone.token(GAME_SERVER, "ladder/write"))

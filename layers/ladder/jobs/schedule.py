@@ -126,3 +126,27 @@ def dispatch_pending(db, settings: Settings, older_than_seconds: float = 30) -> 
         ).fetchall()
     )
     return dispatch(db, settings, [row["id"] for row in rows])
+
+
+# A job still `running` this long after it started has lost its worker: the worker's
+# Lambda stops at 15 minutes (a timeout or a crash leaves no trace but the row).
+ABANDONED_AFTER_SECONDS = 16 * 60
+
+
+def fail_abandoned(db) -> int:
+    """Mark jobs whose worker vanished as failed, so status and alarms say so; SQS still
+    redelivers the message (the job runs again) or moves it to the DLQ."""
+    rows = db.run(
+        lambda conn: conn.execute(
+            "UPDATE jobs SET status = 'failed', finished_at = now(), error = %s"
+            " WHERE status = 'running' AND started_at < now() - make_interval(secs => %s)"
+            " RETURNING id",
+            (
+                "abandoned: its worker stopped (timeout or crash) without finishing",
+                ABANDONED_AFTER_SECONDS,
+            ),
+        ).fetchall()
+    )
+    for row in rows:
+        logger.warning("job abandoned by its worker", job_id=str(row["id"]))
+    return len(rows)
