@@ -119,6 +119,7 @@ def clean_state(database_url: str, redis_url: str, redis_prefix: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
         conn.execute("ALTER SEQUENCE match_seq RESTART")
+        conn.execute("UPDATE job_locks SET holder = NULL, lease_until = NULL")
     delete_keys(redis_url, redis_prefix)
 
 

@@ -124,25 +124,30 @@ def test_dev_stack_serves_and_keeps_a_player_across_a_restart(tmp_path):
         stop_stack(second)
 
 
+def refused_start(state_dir: Path, api_port: int) -> subprocess.CompletedProcess:
+    """`make dev` expected to refuse before starting anything."""
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.dev"],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "LADDER_DEV_DIR": str(state_dir),
+            "LADDER_DEV_API_PORT": str(api_port),
+            "LADDER_DEV_STREAM_PORT": str(free_port()),
+            "LADDER_STREAM_METRICS_PORT": "0",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_a_busy_port_fails_fast_naming_the_variable_that_moves_it(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        started = subprocess.run(
-            [sys.executable, "-m", "scripts.dev"],
-            cwd=REPO,
-            env={
-                **os.environ,
-                "LADDER_DEV_DIR": str(tmp_path / ".ladder"),
-                "LADDER_DEV_API_PORT": str(port),
-                "LADDER_DEV_STREAM_PORT": str(free_port()),
-                "LADDER_STREAM_METRICS_PORT": "0",
-            },
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        started = refused_start(tmp_path / ".ladder", port)
     assert started.returncode == 1
     assert f"port {port} is in use (set LADDER_DEV_API_PORT to another)" in started.stderr
     assert len(started.stderr.strip().splitlines()) == 1
@@ -153,20 +158,7 @@ def test_a_second_stack_on_the_same_state_directory_is_refused(tmp_path):
     state_dir = tmp_path / ".ladder"
     state_dir.mkdir()
     (state_dir / "dev.pid").write_text(str(os.getpid()))  # a live process holds it
-    started = subprocess.run(
-        [sys.executable, "-m", "scripts.dev"],
-        cwd=REPO,
-        env={
-            **os.environ,
-            "LADDER_DEV_DIR": str(state_dir),
-            "LADDER_DEV_API_PORT": str(free_port()),
-            "LADDER_DEV_STREAM_PORT": str(free_port()),
-            "LADDER_STREAM_METRICS_PORT": "0",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    started = refused_start(state_dir, free_port())
     assert started.returncode == 1
     assert f"another make dev (pid {os.getpid()}) uses {state_dir}" in started.stderr
     assert sorted(p.name for p in state_dir.iterdir()) == ["dev.pid"]  # nothing else written

@@ -146,7 +146,13 @@ def test_the_scheduled_sweeper_lambda_publishes_leftovers(settings, store, monke
         publish(settings.database_url, 30)
         event = {"source": "aws.scheduler", "detail": {}}
         result = sweeper.handler(event, LambdaContext("ladder-sweeper"))
-        assert result == {"swept": True, "published": 30, "repaired": 0, "jobs_dispatched": 0}
+        assert result == {
+            "swept": True,
+            "published": 30,
+            "repaired": 0,
+            "jobs_dispatched": 0,
+            "jobs_abandoned": 0,
+        }
         assert_log_is_whole(settings, 30)
         # With a backup in the bucket, the sweeper reports its age for the alarm.
         from ladder.backup.backups import create_backup
