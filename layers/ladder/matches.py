@@ -18,6 +18,7 @@ from ladder.models import Match, Page, RatingHistoryEntry
 from ladder.pagination import decode_cursor, encode_cursor
 from ladder.players import ensure_player_exists
 from ladder.ratings import RatingRules, Standing, rate
+from ladder.times import UtcTime
 
 BIGINT_MAX = 2**63 - 1
 
@@ -41,7 +42,7 @@ class MatchReport(BaseModel):
 
 
 class MatchCursor(BaseModel):
-    played_at: datetime
+    played_at: UtcTime
     seq: int = Field(ge=0, le=BIGINT_MAX)
 
 
@@ -148,7 +149,10 @@ def _rate_and_store(
     played_at = report.played_at or now
     if played_at > now + max_future_skew:
         raise Unprocessable(f"played_at {played_at.isoformat()} is in the future")
-    late = report.played_at is not None and _has_later_match(conn, report, played_at)
+    # Late if either player has a rated match after it, whether its time was given or
+    # taken now: a game server with a fast clock can record a match in the (allowed)
+    # future, and a match reported after it without a time belongs before it.
+    late = _has_later_match(conn, report, played_at)
 
     a, b = players[report.player_a], players[report.player_b]
     after_a, after_b = rate(

@@ -1,6 +1,5 @@
 """The job pipeline: SQS batches through functions.jobs.handler, and the recalculation."""
 
-import importlib
 import json
 import threading
 import uuid
@@ -11,54 +10,12 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ladder.settings import get_settings
-from scripts.dev import create_aws_resources
 from scripts.local_services import LambdaContext
 from scripts.local_worker import poll_once, sqs_event
 from tests.helpers import assert_ratings_equal_replay, create_player, record_match, stored_ratings
+from tests.integration.conftest import drain
 
 pytestmark = pytest.mark.usefixtures("clean_state")
-
-
-@pytest.fixture
-def queues(aws):
-    """A fresh jobs queue and DLQ for this test (redrive after 5 receives)."""
-    suffix = uuid.uuid4().hex[:8]
-    return create_aws_resources(
-        aws["AWS_ENDPOINT_URL"], queue=f"jobs-{suffix}", dlq=f"jobs-dlq-{suffix}"
-    )
-
-
-@pytest.fixture
-def jobs(monkeypatch, settings, queues):
-    """functions.jobs as Lambda loads it, configured for this test's database and queues."""
-    env = {
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "LADDER_REDIS_PREFIX": settings.redis_prefix,
-        "AWS_ENDPOINT_URL": settings.aws_endpoint_url,
-        **queues,
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    import functions.jobs
-
-    module = importlib.reload(functions.jobs)
-    yield module
-    module.resources.close()
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-def api(jobs):
-    """An API client wired to the same settings (so it dispatches to this test's queue)."""
-    from fastapi.testclient import TestClient
-
-    from ladder.api.app import create_app
-
-    with TestClient(create_app(jobs.resources)) as client:
-        yield client
 
 
 def sqs(settings):
@@ -69,14 +26,6 @@ def envelope(job_type: str, payload: dict | None = None, job_id=None) -> str:
     return json.dumps(
         {"type": job_type, "id": str(job_id or uuid.uuid4()), "payload": payload or {}}
     )
-
-
-def drain(jobs, queue_url: str, rounds: int = 50) -> None:
-    client = boto3.client("sqs")
-    for _ in range(rounds):
-        received, _ = poll_once(client, queue_url, jobs.handler, wait_seconds=0)
-        if not received:
-            return
 
 
 def test_a_poison_message_fails_alone_and_reaches_the_dlq_after_five_receives(

@@ -32,7 +32,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 import psycopg
@@ -81,7 +81,9 @@ class Point:
     def from_payload(cls, raw: dict | None) -> Point | None:
         if not raw:
             return None
-        return cls(datetime.fromisoformat(raw["played_at"]), int(raw["seq"]))
+        # In UTC, whatever offset a stored payload has: the bounds are bound into a COPY
+        # statement as literals, and timestamptz literals refuse offsets beyond ±15:59.
+        return cls(datetime.fromisoformat(raw["played_at"]).astimezone(UTC), int(raw["seq"]))
 
 
 @dataclass

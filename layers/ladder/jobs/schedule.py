@@ -9,7 +9,7 @@ worker is idempotent by job id, so a duplicate send is harmless.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -54,7 +54,7 @@ def schedule_recalculation(
     point = (
         None
         if from_played_at is None
-        else {"played_at": from_played_at.isoformat(), "seq": from_seq}
+        else {"played_at": from_played_at.astimezone(UTC).isoformat(), "seq": from_seq}
     )
     waiting = conn.execute(
         "SELECT id, payload FROM jobs WHERE type = %s AND status = 'queued'"

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ladder.api.deps import require_scope, resources
 from ladder.api.routers.matches import JobAccepted
@@ -17,6 +17,7 @@ from ladder.jobs import queues
 from ladder.jobs.schedule import BACKUP, dispatch, schedule_job, schedule_recalculation
 from ladder.models import Page
 from ladder.resources import Resources
+from ladder.times import UtcTime
 
 router = APIRouter(
     prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_scope(SCOPE_ADMIN))]
@@ -26,7 +27,7 @@ router = APIRouter(
 class RecalculationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    from_played_at: AwareDatetime | None = Field(
+    from_played_at: UtcTime | None = Field(
         None, description="Recalculate matches played at or after this time; default: all."
     )
 

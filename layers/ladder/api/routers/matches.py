@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import math
+from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ladder.api.deps import require_scope, resources
 from ladder.auth import SCOPE_ADMIN, SCOPE_WRITE, Principal
@@ -18,13 +19,9 @@ from ladder.matches import MatchReport, get_match, record_match, void_match
 from ladder.models import Match
 from ladder.ratings import VALID_SCORES
 from ladder.resources import Resources
+from ladder.times import UtcTime
 
 router = APIRouter(prefix="/v1/matches", tags=["matches"])
-
-# Matches before the Unix epoch are certainly typos, and years outside what
-# both Python and Postgres represent would fail deep in the stack.
-EARLIEST_PLAYED_AT = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 class MatchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -32,23 +29,19 @@ class MatchCreate(BaseModel):
     player_a: UUID
     player_b: UUID
     score_a: float = Field(strict=True, description="A's score: 1 win, 0.5 draw, 0 loss.")
-    played_at: AwareDatetime | None = Field(
-        None, description="When the match was played (with a UTC offset); default: now."
+    played_at: UtcTime | None = Field(
+        None,
+        description="When the match was played: RFC 3339 with a UTC offset, stored in UTC; "
+        "default: when it is rated.",
     )
 
     @field_validator("score_a")
     @classmethod
     def known_score(cls, value: float) -> float:
-        if value not in VALID_SCORES:
+        # -0.0 == 0.0 in Python; it is still not a score a game server means.
+        if value not in VALID_SCORES or math.copysign(1.0, value) < 0:
             raise ValueError("score_a must be 1, 0.5 or 0")
         return float(value)
-
-    @field_validator("played_at")
-    @classmethod
-    def plausible_time(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value < EARLIEST_PLAYED_AT:
-            raise ValueError("played_at must be after 1970-01-01T00:00:00Z")
-        return value
 
     @model_validator(mode="after")
     def two_players(self) -> MatchCreate:
