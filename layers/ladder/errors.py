@@ -50,3 +50,25 @@ class ServiceUnavailable(ProblemError):
     """Something ladder depends on (the token issuer's keys) did not answer: retry."""
 
     status, title, slug = 503, "Service unavailable", "service-unavailable"
+
+
+# Every problem type the API and the stream service answer with: slug → what it means.
+# Each is served at `<API>/problems/<slug>` (the `type` of a problem+json body).
+PROBLEM_TYPES: dict[str, str] = {
+    "bad-request": "The request is malformed: a parameter, cursor or header cannot be used.",
+    "bad-json": "The request body is not valid JSON.",
+    "invalid-request": "A field of the request is invalid; `errors` names each one.",
+    "unauthorized": "No valid bearer token: send a Cognito access token of an allowed client.",
+    "forbidden": "The token is valid but lacks the scope this operation needs.",
+    "not-found": "Nothing exists at this path or with this id.",
+    "method-not-allowed": "This path does not answer that HTTP method.",
+    "conflict": "The request conflicts with the current state (a handle taken, a match voided).",
+    "unprocessable": "The request is well-formed but cannot be carried out as asked.",
+    "idempotency-key-reused": "This Idempotency-Key was used with a different request.",
+    "payload-too-large": "The request body is larger than the API accepts (64 KiB).",
+    "unavailable": "The database does not answer; retry after the Retry-After seconds.",
+    "service-unavailable": "A service ladder depends on does not answer; retry later.",
+    "queue-unavailable": "The job queue (SQS) does not answer; retry later.",
+    "not-ready": "A dependency (Postgres or Redis) does not answer; `checks` says which.",
+    "internal": "An unexpected error on ladder's side; it has been logged.",
+}

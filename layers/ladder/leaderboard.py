@@ -16,6 +16,7 @@ from ladder.db import Database
 from ladder.models import LeaderboardEntry, Page
 from ladder.observability import MetricUnit, metrics
 from ladder.pagination import decode_cursor, encode_cursor
+from ladder.players import HANDLE_PATTERN
 
 VERSION_KEY = "leaderboard:version"
 # How a page was served → the metric counting it (the cache's golden signals).
@@ -28,10 +29,12 @@ SERVED_METRICS = {
 
 
 class LeaderboardCursor(BaseModel):
+    """The last row of a page. Its rank is not in it: ranks come from the server, so a
+    forged cursor can move where a page starts, never what rank anyone is shown."""
+
     rating: float = Field(allow_inf_nan=False)
     games: int = Field(ge=0, le=2**31 - 1)
-    handle: str = Field(max_length=32)
-    rank: int = Field(ge=0, le=2**62)
+    handle: str = Field(pattern=HANDLE_PATTERN)
 
 
 def leaderboard_page(
@@ -76,15 +79,26 @@ def _query(db: Database, limit: int, after: LeaderboardCursor | None) -> Page[Le
             },
         ).fetchall()
     )
-    first_rank = after.rank + 1 if after else 1
+    first_rank = _players_up_to(db, after) + 1 if after else 1
     items = [LeaderboardEntry(rank=first_rank + i, **row) for i, row in enumerate(rows[:limit])]
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
         next_cursor = encode_cursor(
             "leaderboard",
-            LeaderboardCursor(
-                rating=last.rating, games=last.games, handle=last.handle, rank=last.rank
-            ),
+            LeaderboardCursor(rating=last.rating, games=last.games, handle=last.handle),
         )
     return Page[LeaderboardEntry](items=items, next_cursor=next_cursor)
+
+
+def _players_up_to(db: Database, after: LeaderboardCursor) -> int:
+    """How many ranked players come at or before the cursor's position (the rank of the
+    page's first row, less one). O(rank) with the leaderboard index; cached with the page."""
+    row = db.run(
+        lambda conn: conn.execute(
+            "SELECT count(*) AS n FROM players WHERE games > 0 AND (rating > %(r)s OR"
+            " (rating = %(r)s AND (games > %(g)s OR (games = %(g)s AND handle <= %(h)s))))",
+            {"r": after.rating, "g": after.games, "h": after.handle},
+        ).fetchone()
+    )
+    return row["n"]

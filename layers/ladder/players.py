@@ -14,6 +14,7 @@ from ladder.models import Player
 from ladder.ratings import RatingRules
 
 PLAYER_COLUMNS = "id, handle, display_name, rating, games, created_at"
+HANDLE_PATTERN = r"^[a-z0-9_]{3,32}$"  # as stored (lower case); the schema checks it too
 
 
 def create_player(

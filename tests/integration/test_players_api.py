@@ -46,7 +46,8 @@ def test_invalid_players_are_rejected_with_a_problem(client, writer, body):
     assert response.status_code == 422
     problem = response.json()
     assert problem["status"] == 422
-    assert problem["type"].startswith("https://")
+    assert problem["type"] == "http://testserver/problems/invalid-request"
+    assert client.get(problem["type"]).status_code == 200  # the API serves its types
     assert problem["detail"]
 
 

@@ -115,10 +115,14 @@ def test_bad_stream_requests_are_problem_json(settings):
             ({"topics": "player:not-a-uuid"}, {}),
             ({"topics": "leaderboard"}, {"Last-Event-ID": "-4"}),
             ({"topics": "leaderboard", "last_event_id": "abc"}, {}),
+            ({"topics": "leaderboard", "last_event_id": "\u00b2"}, {}),  # a Unicode digit
+            ({"topics": "leaderboard", "last_event_id": "\u0661\u0662"}, {}),  # Arabic-Indic
+            ({"topics": "leaderboard"}, {"Last-Event-ID": "\u00b2".encode()}),  # as UTF-8 bytes
         ):
             response = httpx.get(f"{server.url}/v1/stream", params=params, headers=headers)
             assert response.status_code == 400, (params, response.text)
             assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["type"].endswith("/problems/bad-request")
         assert httpx.get(f"{server.url}/metrics").status_code == 404
 
 

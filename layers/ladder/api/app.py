@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from ladder.api.body_limit import BodyLimit
 from ladder.api.problems import install_problem_handlers
 from ladder.api.routers import admin, health, leaderboard, matches, players
 from ladder.api.telemetry import RequestMetrics
@@ -29,6 +30,7 @@ def create_app(resources: Resources | None = None) -> FastAPI:
     install_problem_handlers(app)
     if app.state.resources.settings.request_metrics:
         app.add_middleware(RequestMetrics)
+    app.add_middleware(BodyLimit)  # added last: the outermost, before anything reads
     for module in (health, players, matches, leaderboard, admin):
         app.include_router(module.router)
     return app

@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ladder.api.problems import problem
+from ladder.api.problems import problem_response
 from ladder.credentials import database_conninfo, redis_password
 from ladder.errors import ProblemError
 from ladder.events import stream_metrics as m
@@ -140,8 +140,10 @@ def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -
             last_id = parse_last_event_id(
                 request.headers.get("last-event-id"), request.query_params.get("last_event_id")
             )
-        except ProblemError as exc:
-            return problem(exc.status, exc.title, exc.detail, exc.slug)
+        except ProblemError as exc:  # problem types are the API's, served there
+            return problem_response(
+                settings.public_api_url, exc.status, exc.title, exc.detail, exc.slug
+            )
         hub: Hub = state["hub"]
         sub = hub.subscribe(topics)
         events = client_events(hub, state["log"], sub, last_id, settings.stream_heartbeat)

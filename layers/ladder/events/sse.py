@@ -37,11 +37,15 @@ def parse_topics(raw: str | None) -> frozenset[str]:
     return frozenset(names)
 
 
+# ASCII digits only: str.isdigit() is true for "²" and "١", which int() refuses.
+EVENT_ID = re.compile(r"[0-9]{1,18}")
+
+
 def parse_last_event_id(header: str | None, query: str | None) -> int | None:
     raw = header if header not in (None, "") else query
     if raw in (None, ""):
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not EVENT_ID.fullmatch(raw):
         raise BadRequest("Last-Event-ID must be a non-negative integer event id")
     return int(raw)
 

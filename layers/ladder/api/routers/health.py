@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from ladder.api.deps import resources
-from ladder.api.problems import problem
+from ladder.api.problems import problem, public_base_url
+from ladder.errors import PROBLEM_TYPES
 from ladder.resources import Resources
 
 router = APIRouter(tags=["health"])
@@ -22,7 +23,7 @@ def health() -> dict:
     summary="Readiness: Postgres and Redis answer",
     responses={503: {"description": "a dependency does not answer"}},
 )
-def ready(res: Resources = Depends(resources)) -> JSONResponse:
+def ready(request: Request, res: Resources = Depends(resources)) -> JSONResponse:
     checks = {}
     for name, ping in (("postgres", res.db.ping), ("redis", res.cache.ping)):
         try:
@@ -32,7 +33,19 @@ def ready(res: Resources = Depends(resources)) -> JSONResponse:
             checks[name] = f"failed: {type(exc).__name__}"
     failed = [name for name, state in checks.items() if state != "ok"]
     if failed:
-        return problem(
-            503, "Not ready", f"not answering: {', '.join(failed)}", "not-ready", checks=checks
-        )
+        detail = f"not answering: {', '.join(failed)}"
+        return problem(request, 503, "Not ready", detail, "not-ready", checks=checks)
     return JSONResponse({"status": "ready", "checks": checks})
+
+
+@router.get("/problems/{slug}", summary="What a problem type means (the `type` of errors)")
+def problem_type(slug: str, request: Request) -> JSONResponse:
+    if slug not in PROBLEM_TYPES:
+        detail = f"no problem type {slug!r}"
+        return problem(request, 404, "Not found", detail, "not-found")
+    return JSONResponse(
+        {
+            "type": f"{public_base_url(request)}problems/{slug}",
+            "description": PROBLEM_TYPES[slug],
+        }
+    )

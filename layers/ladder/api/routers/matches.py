@@ -23,6 +23,7 @@ from ladder.times import UtcTime
 
 router = APIRouter(prefix="/v1/matches", tags=["matches"])
 
+
 class MatchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -14,12 +14,11 @@ from ladder.api.routers.params import DEFAULT_LIMIT, Cursor, Limit
 from ladder.auth import SCOPE_WRITE, Principal
 from ladder.matches import list_player_matches, list_rating_history
 from ladder.models import Match, Page, Player, RatingHistoryEntry
-from ladder.players import create_player, find_player_by_handle, get_player
+from ladder.players import HANDLE_PATTERN, create_player, find_player_by_handle, get_player
 from ladder.resources import Resources
 
 router = APIRouter(prefix="/v1/players", tags=["players"])
 
-HANDLE_PATTERN = r"^[a-z0-9_]{3,32}$"
 # Printable text without control characters (Postgres rejects NUL outright).
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 
