@@ -31,6 +31,7 @@ def test_concurrent_misses_compute_once_and_the_others_wait(redis_url, redis_pre
     for t in threads:
         t.join()
     assert len(computed) == 1
+    assert len(served) == 8
     assert sorted(how for _, how in served) == ["miss"] + ["waited"] * 7
     assert all(value == {"rows": 3} for value, _ in served)
     assert cache.get_or_compute(name, 60, compute) == ({"rows": 3}, "hit")

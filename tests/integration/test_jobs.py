@@ -179,31 +179,42 @@ def test_a_full_recalculation_over_in_order_matches_changes_nothing(resources, d
     assert history_after == history_before
 
 
-def test_writes_during_a_recalculation_are_not_lost(api, jobs, queues, db, writer, admin):
-    ids = [create_player(api, writer, f"busy_{i}")["id"] for i in range(8)]
+def test_writes_during_a_recalculation_are_not_lost(resources, db, client, writer):
+    """Writes between the replay's snapshot and its commit: one committed before the apply
+    (replayed on top), the rest racing the apply (they wait for its lock, then rate on the
+    new ratings). Every one is stored and counted, and ratings equal a replay."""
+    from ladder.jobs.recalculate import recalculate
+
+    ids = [create_player(client, writer, f"busy_{i}")["id"] for i in range(8)]
     for i in range(400):
-        record_match(api, writer, ids[i % 8], ids[(i * 3 + 1) % 8], [0.0, 0.5, 1.0][i % 3])
-    job_id = api.post("/v1/admin/recalculations", headers=admin).json()["job_id"]
-    stop = threading.Event()
-    written, statuses = [], []
+        record_match(client, writer, ids[i % 8], ids[(i * 3 + 1) % 8], [0.0, 0.5, 1.0][i % 3])
+    job_id = uuid.uuid4()
+    db.execute(
+        "INSERT INTO jobs (id, type, status) VALUES (%s, 'elo.recalculate', 'running')", (job_id,)
+    )
+    statuses: list[int] = []
 
-    def keep_writing():  # records outcomes; the test thread asserts on them
-        i = 0
-        while not stop.is_set() and i < 200:
-            response = record_match(api, writer, ids[i % 8], ids[(i + 3) % 8], 1.0)
-            statuses.append(response.status_code)
-            if response.status_code == 201:
-                written.append(response.json()["id"])
-            i += 1
+    def write(i: int) -> None:
+        statuses.append(record_match(client, writer, ids[i % 8], ids[(i + 3) % 8], 1.0).status_code)
 
-    writer_thread = threading.Thread(target=keep_writing)
-    writer_thread.start()
-    drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
-    stop.set()
-    writer_thread.join()
-    assert api.get(f"/v1/admin/jobs/{job_id}", headers=admin).json()["status"] == "succeeded"
-    assert written
-    assert set(statuses) == {201}
+    racing = threading.Thread(target=lambda: [write(i) for i in range(1, 40)])
+
+    def between_snapshot_and_apply(fraction: float) -> None:
+        if fraction == 0.6:
+            write(0)  # committed after the snapshot, before the apply
+            racing.start()  # these race the apply's lock
+
+    result = recalculate(
+        resources.db,
+        resources.rules,
+        job_id=job_id,
+        start=None,
+        progress=between_snapshot_and_apply,
+    )
+    racing.join()
+    assert statuses == [201] * 40
+    assert result["matches"] >= 401  # the write before the apply was replayed on top
+    assert db.execute("SELECT count(*) AS n FROM matches").fetchone()["n"] == 440
     assert_ratings_equal_replay(db)
 
 

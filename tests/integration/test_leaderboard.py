@@ -106,3 +106,40 @@ def test_ready_reports_postgres_down(settings, clean_state):
         assert down.json()["detail"] == "the database is not answering; retry later"
         assert client.get("/health").status_code == 200
     res.close()
+
+
+def test_ties_break_on_games_then_handle_across_page_breaks(client, writer):
+    """Draws between players at 1500 leave them at exactly 1500: the whole board ties on
+    rating, so games (desc) then handle (asc) decide, across every page break."""
+    ids = {h: create_player(client, writer, h)["id"] for h in ("tie_e", "tie_a", "tie_d", "tie_b")}
+    ids |= {h: create_player(client, writer, h)["id"] for h in ("tie_c", "tie_f")}
+    for a, b in [("tie_e", "tie_a"), ("tie_e", "tie_b"), ("tie_e", "tie_c"), ("tie_a", "tie_b")]:
+        assert record_match(client, writer, ids[a], ids[b], 0.5).status_code == 201
+    assert record_match(client, writer, ids["tie_d"], ids["tie_f"], 0.5).status_code == 201
+    expected = ["tie_e", "tie_a", "tie_b", "tie_c", "tie_d", "tie_f"]  # 3, 2, 2, 1, 1, 1 games
+    for limit in (1, 2, 4):
+        pages, cursor = [], None
+        while True:
+            params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+            page = client.get("/v1/leaderboard", params=params).json()
+            pages += page["items"]
+            if not (cursor := page["next_cursor"]):
+                break
+        assert [e["handle"] for e in pages] == expected, limit
+        assert [e["rank"] for e in pages] == list(range(1, 7))
+        assert {e["rating"] for e in pages} == {1500.0}
+
+
+def test_the_leaderboard_after_a_void_shows_the_replayed_ratings(
+    clean_state, api, jobs, queues, writer, admin
+):
+    from tests.integration.conftest import drain
+
+    a, b = (create_player(api, writer, h)["id"] for h in ("void_a", "void_b"))
+    won = record_match(api, writer, a, b, 1.0).json()
+    before = api.get("/v1/leaderboard").json()["items"]  # cached now
+    assert [e["rating"] for e in before] == [1520.0, 1480.0]
+    assert api.post(f"/v1/matches/{won['id']}/void", headers=admin).status_code == 202
+    drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+    after = api.get("/v1/leaderboard").json()["items"]
+    assert after == []  # no games left: nobody is ranked

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from ladder.events.relay import stream_key
+from scripts.local_services import wait_until
 from scripts.streaming import Sse, StreamServer, open_stream, publish, read_sse, wait_published
 
 pytestmark = pytest.mark.usefixtures("clean_state")
@@ -54,6 +55,20 @@ def test_a_client_cut_off_mid_stream_resumes_on_another_process_with_every_event
     assert {e.event for e in before_cut + after_cut} == {"leaderboard.changed"}
 
 
+def test_resuming_with_the_last_event_id_query_parameter(settings):
+    """Browsers' EventSource cannot set headers on a first connection: ?last_event_id= does."""
+    with StreamServer(settings) as server:
+        publish(settings.database_url, 20)
+        wait_published(settings.database_url, 20)
+        with httpx.stream(
+            "GET",
+            f"{server.url}/v1/stream",
+            params={"topics": "leaderboard", "last_event_id": "12"},
+            timeout=httpx.Timeout(30.0),
+        ) as stream:
+            assert [e.id for e in events_of(stream, 8)] == list(range(13, 21))
+
+
 def test_after_redis_lost_the_stream_a_resuming_client_still_gets_every_event(settings):
     client = redis.Redis.from_url(settings.redis_url)
     with StreamServer(settings) as server:
@@ -95,7 +110,10 @@ def test_a_too_old_or_unknown_last_event_id_gets_a_reset(settings, database_url)
         redis.Redis.from_url(settings.redis_url).xtrim(
             stream_key(settings), minid="60-0", approximate=False
         )
-        time.sleep(0.5)  # the hub has seen all 100
+        wait_until(  # the hub has seen all 100
+            lambda: httpx.get(f"{server.url}/health").json().get("position") == 100,
+            what="the hub at event 100",
+        )
         for last_id in (10, 10**9):
             with open_stream(server.url, "leaderboard", last_event_id=last_id) as stream:
                 (reset,) = events_of(stream, 1)
@@ -158,7 +176,7 @@ def test_a_slow_client_is_dropped_without_delaying_a_fast_one(settings):
         slow = socket.create_connection(("127.0.0.1", server.port))
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.sendall(b"GET /v1/stream?topics=leaderboard HTTP/1.1\r\nHost: x\r\n\r\n")
-        time.sleep(0.3)
+        wait_until(lambda: server.metric("ladder_stream_connections") >= 1, what="the slow client")
         rss_before = server.rss_kib()
         total = 3_000
         with open_stream(server.url, "leaderboard") as stream:
