@@ -5,6 +5,7 @@
   Proxy connection). If a relay runs, there is nothing to do.
 - Jobs: send jobs that committed but whose dispatch failed; mark jobs whose
   worker vanished (still running past the worker's timeout) as failed.
+- Idempotency records: forget responses older than the retry window.
 - Backups: report the age of the newest complete backup (BackupAgeSeconds),
   which the "backup older than 26 h" alarm watches.
 """
@@ -14,6 +15,7 @@ from functools import cache
 from ladder.backup.backups import latest_backup_age
 from ladder.backup.store import Store
 from ladder.events.relay import sweep
+from ladder.idempotency import prune_idempotency_records
 from ladder.jobs.schedule import dispatch_pending, fail_abandoned
 from ladder.observability import MetricUnit, logger, metrics
 from ladder.resources import Resources
@@ -34,6 +36,9 @@ def handler(event, context):
     stats = sweep(resources.settings)
     jobs = dispatch_pending(resources.db, resources.settings)
     abandoned = fail_abandoned(resources.db)
+    pruned = prune_idempotency_records(
+        resources.db, resources.settings.idempotency_retention_hours
+    )
     metrics.add_metric(name="JobsRedispatched", unit=MetricUnit.Count, value=jobs)
     try:
         age = latest_backup_age(backup_store())
@@ -48,6 +53,7 @@ def handler(event, context):
             "reason": "a relay is running",
             "jobs_dispatched": jobs,
             "jobs_abandoned": abandoned,
+            "idempotency_pruned": pruned,
         }
     metrics.add_metric(name="OutboxSwept", unit=MetricUnit.Count, value=stats.published)
     return {
@@ -56,4 +62,5 @@ def handler(event, context):
         "repaired": stats.repaired,
         "jobs_dispatched": jobs,
         "jobs_abandoned": abandoned,
+        "idempotency_pruned": pruned,
     }

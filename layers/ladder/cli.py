@@ -164,7 +164,14 @@ def cmd_backup(args: argparse.Namespace) -> int:
         print("ok" if result["ok"] else "FAILED")
         return 0 if result["ok"] else 1
     with progress(f"restore {args.id}") as bar:
-        backups.restore_backup(store, args.id, args.target_url, force=args.force, report=bar.update)
+        backups.restore_backup(
+            store,
+            args.id,
+            args.target_url,
+            force=args.force,
+            live_url=settings.database_url,
+            report=bar.update,
+        )
     print(f"restored {args.id}")
     return 0
 
@@ -275,7 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("id")
     restore = actions.add_parser("restore", help="restore a backup into an empty database")
     restore.add_argument("id")
-    restore.add_argument("--target-url", required=True, help="database to restore into")
+    restore.add_argument(
+        "--target-url",
+        required=True,
+        help="database to restore into, never the live one; no password in it: libpq reads "
+        "PGPASSWORD or ~/.pgpass (with LADDER_DB_IAM_AUTH, an IAM token is made)",
+    )
     restore.add_argument("--force", action="store_true", help="replace a non-empty target")
     backup.set_defaults(run=cmd_backup)
     for only_s3 in (listing, verify, restore):  # the bucket (and restore's own target)

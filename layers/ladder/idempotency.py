@@ -1,5 +1,9 @@
 """Idempotency records: a write's response stored in the write's own transaction.
 
+Every write accepts an Idempotency-Key (`POST /v1/matches` requires one): a
+client that lost a response to a timeout retries with the same key and gets
+the response of the write that committed, instead of a 409 or a second write.
+
 The record is inserted last, so it exists exactly when the write committed.
 Two concurrent requests with one key race on the primary key: the loser's
 whole transaction rolls back and it answers with the winner's stored
@@ -80,3 +84,34 @@ def run_idempotent(
             raise
         # A concurrent request with the same key committed first.
         return db.run(lambda conn: _stored(conn, principal, key, request_hash))
+
+
+def run_write(
+    db: Database,
+    *,
+    principal: str,
+    key: str | None,
+    operation: str,
+    request: dict[str, Any],
+    work: Callable[[psycopg.Connection], tuple[int, dict[str, Any]]],
+) -> IdempotentResult:
+    """`work` in one transaction: once per key when the client sent one, else plainly."""
+    if key is None:
+        status_code, body = db.run(work)
+        return IdempotentResult(status_code, body, replayed=False)
+    return run_idempotent(
+        db, principal=principal, key=key, operation=operation, request=request, work=work
+    )
+
+
+def prune_idempotency_records(db: Database, older_than_hours: int) -> int:
+    """Forget responses older than the retry window; returns how many."""
+    return db.run(
+        lambda conn: (
+            conn.execute(
+                "DELETE FROM idempotency_records"
+                " WHERE created_at < now() - make_interval(hours => %s)",
+                (older_than_hours,),
+            ).rowcount
+        )
+    )

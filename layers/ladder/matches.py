@@ -93,36 +93,30 @@ def record_match(
     return result, [] if result.replayed else scheduled["jobs"]
 
 
-def void_match(db: Database, match_id: UUID) -> UUID:
-    """Void a match and schedule the recalculation that removes it; returns the job id."""
-
-    def work(conn: psycopg.Connection) -> UUID:
-        row = conn.execute(
-            "SELECT played_at, seq, player_a, player_b, voided FROM matches WHERE id = %s"
-            " FOR UPDATE",
-            (match_id,),
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"no match with id {match_id}")
-        if row["voided"]:
-            raise Conflict(f"match {match_id} is already voided")
-        conn.execute(
-            "UPDATE matches SET voided = true, voided_at = now() WHERE id = %s", (match_id,)
-        )
-        job_id = schedule_recalculation(conn, from_played_at=row["played_at"], from_seq=row["seq"])
-        write_event(
-            conn,
-            "match.voided",
-            {
-                "match_id": match_id,
-                "player_a": row["player_a"],
-                "player_b": row["player_b"],
-                "job_id": job_id,
-            },
-        )
-        return job_id
-
-    return db.run(work)
+def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:
+    """In the caller's transaction, void a match and schedule the recalculation that
+    removes it; returns the job id."""
+    row = conn.execute(
+        "SELECT played_at, seq, player_a, player_b, voided FROM matches WHERE id = %s FOR UPDATE",
+        (match_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no match with id {match_id}")
+    if row["voided"]:
+        raise Conflict(f"match {match_id} is already voided")
+    conn.execute("UPDATE matches SET voided = true, voided_at = now() WHERE id = %s", (match_id,))
+    job_id = schedule_recalculation(conn, from_played_at=row["played_at"], from_seq=row["seq"])
+    write_event(
+        conn,
+        "match.voided",
+        {
+            "match_id": match_id,
+            "player_a": row["player_a"],
+            "player_b": row["player_b"],
+            "job_id": job_id,
+        },
+    )
+    return job_id
 
 
 def _rate_and_store(

@@ -17,25 +17,28 @@ PLAYER_COLUMNS = "id, handle, display_name, rating, games, created_at"
 HANDLE_PATTERN = r"^[a-z0-9_]{3,32}$"  # as stored (lower case); the schema checks it too
 
 
-def create_player(
-    db: Database, *, handle: str, display_name: str, email: str | None, rules: RatingRules
+def insert_player(
+    conn: psycopg.Connection,
+    *,
+    handle: str,
+    display_name: str,
+    email: str | None,
+    rules: RatingRules,
 ) -> Player:
-    """Register a player at the initial rating; `Conflict` if the handle is taken."""
-
-    def work(conn: psycopg.Connection) -> Player:
-        row = conn.execute(
-            f"INSERT INTO players (id, handle, display_name, email, rating)"
-            f" VALUES (%s, %s, %s, %s, %s) RETURNING {PLAYER_COLUMNS}",
-            (uuid.uuid4(), handle.lower(), display_name, email, rules.initial),
-        ).fetchone()
-        player = Player.model_validate(row)
-        write_event(conn, "player.created", player)
-        return player
-
+    """Register a player at the initial rating in the caller's transaction; `Conflict` if
+    the handle is taken."""
     try:
-        return db.run(work)
+        with conn.transaction():  # a savepoint: a taken handle leaves the caller's intact
+            row = conn.execute(
+                f"INSERT INTO players (id, handle, display_name, email, rating)"
+                f" VALUES (%s, %s, %s, %s, %s) RETURNING {PLAYER_COLUMNS}",
+                (uuid.uuid4(), handle.lower(), display_name, email, rules.initial),
+            ).fetchone()
     except psycopg.errors.UniqueViolation:
         raise Conflict(f"handle {handle.lower()!r} is taken") from None
+    player = Player.model_validate(row)
+    write_event(conn, "player.created", player)
+    return player
 
 
 def get_player(db: Database, player_id: UUID) -> Player:

@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     rating_k_established: float = Field(20.0, gt=0, description="K below the master rating.")
     rating_master_threshold: float = Field(2400.0, description="Rating from which K is master K.")
     rating_k_master: float = Field(10.0, gt=0, description="K at or above the master rating.")
+    idempotency_retention_hours: int = Field(
+        24, ge=1, description="Hours a write's response is kept for retries with its key."
+    )
     max_future_skew: int = Field(
         300, ge=0, description="Seconds a match's `played_at` may lie in the future."
     )

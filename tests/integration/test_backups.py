@@ -234,3 +234,16 @@ def test_the_newest_complete_backups_age_ignores_exports_and_unfinished_ones(
     assert latest_backup_age(store, now=later) == 30 * 3600
     store.put_json("backups/99991231T000000Z/users.copy.gz.part", {})  # unfinished: no manifest
     assert latest_backup_age(store, now=later) == 30 * 3600
+
+
+def test_ten_backup_requests_make_one_backup_job(client, admin, db):
+    answers = [client.post("/v1/admin/backups", headers=admin) for _ in range(10)]
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.json()["job_id"] for a in answers}) == 1
+    assert (
+        db.execute("SELECT count(*) AS n FROM jobs WHERE type = 'backup.create'").fetchone()["n"]
+        == 1
+    )
+    db.execute("UPDATE jobs SET status = 'succeeded'")
+    after = client.post("/v1/admin/backups", headers=admin).json()["job_id"]
+    assert after != answers[0].json()["job_id"]  # once it finished, a new one

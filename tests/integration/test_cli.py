@@ -154,3 +154,12 @@ def test_recalc_without_a_queue_says_nothing_will_run_it(shell, clean_state):
 def test_without_aws_credentials_says_where_they_come_from(shell):
     result = shell("backup", "list", AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY="")
     one_line_error(result, 1, "no AWS credentials")
+
+
+def test_restore_refuses_the_live_database_even_with_force(shell, settings, populated):
+    backup_id = shell("backup", "create").stdout.strip()
+    # The same database, named differently (another spelling of the host).
+    other_spelling = settings.database_url.replace("127.0.0.1", "localhost")
+    for target in (settings.database_url, other_spelling):
+        refused = shell("backup", "restore", backup_id, "--target-url", target, "--force")
+        one_line_error(refused, 1, "live database")

@@ -384,9 +384,9 @@ def test_a_void_and_a_missed_match_in_the_same_window_cannot_cancel_out(
         def between_read_and_apply(fraction: float) -> None:
             if fraction == 0.6:
                 pending.commit()  # the lower seq commits after the snapshot...
-                follow_up["job"] = void_match(
-                    resources.db, uuid.UUID(voided["id"])
-                )  # ...and a void
+                follow_up["job"] = resources.db.run(  # ...and a void
+                    lambda conn: void_match(conn, uuid.UUID(voided["id"]))
+                )
 
         recalculate(
             resources.db,

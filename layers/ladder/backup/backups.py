@@ -241,11 +241,37 @@ def _gunzip_chunks(spool):
         yield from iter(lambda: unzipped.read(1024 * 1024), b"")
 
 
+def _identity(url: str) -> tuple[int, str] | None:
+    """The server's system identifier and the database's name (None: unreachable)."""
+    try:
+        with psycopg.connect(database_conninfo(url), autocommit=True, connect_timeout=5) as conn:
+            row = conn.cursor(row_factory=tuple_row).execute(
+                "SELECT (SELECT system_identifier FROM pg_control_system()), current_database()"
+            )
+            return row.fetchone()
+    except psycopg.OperationalError:
+        return None
+
+
 def restore_backup(
-    store: Store, backup_id: str, target_url: str, *, force: bool = False, report: Report = _quiet
+    store: Store,
+    backup_id: str,
+    target_url: str,
+    *,
+    force: bool = False,
+    live_url: str | None = None,
+    report: Report = _quiet,
 ) -> BackupManifest:
-    """Restore into an empty database (or, with `force`, over one)."""
+    """Restore into an empty database (or, with `force`, over one), never into `live_url`'s
+    database, however the two URLs name it (same server and database: refused)."""
     manifest = load_manifest(store, backup_id)
+    if live_url is not None:
+        live = _identity(live_url)
+        if live is not None and live == _identity(target_url):
+            raise Conflict(
+                f"the target is the live database ({live[1]} on this server): restore into "
+                "another one, even with --force"
+            )
     migrate(target_url, target=manifest.schema_version)
     names = [t.name for t in manifest.tables]
     with psycopg.connect(database_conninfo(target_url), autocommit=True) as conn:

@@ -32,7 +32,7 @@ def run_drill(database_url: str, store: Store) -> dict:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
         try:
             target = psycopg.conninfo.make_conninfo(database_url, dbname=scratch)
-            manifest = restore_backup(store, latest["id"], target)
+            manifest = restore_backup(store, latest["id"], target, live_url=database_url)
             mismatched = checksums_match(target, manifest)
             record["tables"] = len(manifest.tables)
             record["mismatched_tables"] = mismatched

@@ -71,6 +71,27 @@ def schedule_recalculation(
     return schedule_job(conn, RECALCULATE, {"from": point})
 
 
+def schedule_backup(conn: psycopg.Connection) -> UUID:
+    """A `backup.create` job, or the one already queued or running: one backup at a time
+    (a partial unique index holds it, so concurrent requests cannot both insert)."""
+    for _ in range(3):  # the active one may finish between the insert and the lookup
+        inserted = conn.execute(
+            "INSERT INTO jobs (id, type, payload) VALUES (%s, %s, '{}')"
+            " ON CONFLICT (type) WHERE type = 'backup.create' AND status IN ('queued', 'running')"
+            " DO NOTHING RETURNING id",
+            (uuid.uuid4(), BACKUP),
+        ).fetchone()
+        active = (
+            inserted
+            or conn.execute(
+                "SELECT id FROM jobs WHERE type = %s AND status IN ('queued', 'running')", (BACKUP,)
+            ).fetchone()
+        )
+        if active:
+            return active["id"]
+    raise RuntimeError("could not schedule a backup")
+
+
 def _earlier(a: dict | None, b: dict | None) -> dict | None:
     if a is None or b is None:
         return None  # a full recalculation covers everything

@@ -11,17 +11,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ladder.api.deps import require_scope, resources
 from ladder.api.routers.matches import JobAccepted
-from ladder.auth import SCOPE_ADMIN
+from ladder.api.routers.params import OptionalIdempotencyKey, written
+from ladder.auth import SCOPE_ADMIN, Principal
 from ladder.errors import NotFound
+from ladder.idempotency import run_write
 from ladder.jobs import queues
-from ladder.jobs.schedule import BACKUP, dispatch, schedule_job, schedule_recalculation
+from ladder.jobs.schedule import dispatch, schedule_backup, schedule_recalculation
 from ladder.models import Page
 from ladder.resources import Resources
 from ladder.times import UtcTime
 
-router = APIRouter(
-    prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_scope(SCOPE_ADMIN))]
-)
+# One callable, so FastAPI verifies the token once per request, for the router's guard
+# and for the handlers that need the caller (idempotency keys are per caller).
+administrator = require_scope(SCOPE_ADMIN)
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(administrator)])
 
 
 class RecalculationRequest(BaseModel):
@@ -60,16 +63,18 @@ class Redriven(BaseModel):
 
 @router.post("/recalculations", status_code=202, summary="Schedule a recalculation")
 def post_recalculation(
-    body: RecalculationRequest | None = None, res: Resources = Depends(resources)
+    body: RecalculationRequest | None = None,
+    idempotency_key: OptionalIdempotencyKey = None,
+    principal: Principal = Depends(administrator),
+    res: Resources = Depends(resources),
 ) -> JobAccepted:
     since = body.from_played_at if body else None
-    job_id = res.db.run(
-        lambda conn: schedule_recalculation(
-            conn, from_played_at=since, from_seq=0 if since else None
-        )
-    )
-    dispatch(res.db, res.settings, [job_id])
-    return JobAccepted(job_id=job_id)
+
+    def work(conn) -> tuple[int, dict]:
+        job = schedule_recalculation(conn, from_played_at=since, from_seq=0 if since else None)
+        return 202, {"job_id": str(job)}
+
+    return _accepted(res, principal, idempotency_key, "POST /v1/admin/recalculations", body, work)
 
 
 @router.get("/jobs/{job_id}", summary="A job's status and progress")
@@ -99,11 +104,36 @@ class BackupSummary(BaseModel):
     last_verification: dict[str, Any] | None
 
 
-@router.post("/backups", status_code=202, summary="Start a backup (runs as a job)")
-def post_backup(res: Resources = Depends(resources)) -> JobAccepted:
-    job_id = res.db.run(lambda conn: schedule_job(conn, BACKUP, {}))
-    dispatch(res.db, res.settings, [job_id])
-    return JobAccepted(job_id=job_id)
+@router.post(
+    "/backups",
+    status_code=202,
+    summary="Start a backup (runs as a job); while one is queued or running, that one",
+)
+def post_backup(
+    idempotency_key: OptionalIdempotencyKey = None,
+    principal: Principal = Depends(administrator),
+    res: Resources = Depends(resources),
+) -> JobAccepted:
+    def work(conn) -> tuple[int, dict]:
+        return 202, {"job_id": str(schedule_backup(conn))}
+
+    return _accepted(res, principal, idempotency_key, "POST /v1/admin/backups", None, work)
+
+
+def _accepted(res: Resources, principal: Principal, key: str | None, operation, body, work):
+    """A job-scheduling write: once per Idempotency-Key, dispatched after its commit."""
+    request = body.model_dump(mode="json") if body is not None else {}
+    result = run_write(
+        res.db,
+        principal=principal.subject,
+        key=key,
+        operation=operation,
+        request=request,
+        work=work,
+    )
+    if not result.replayed:
+        dispatch(res.db, res.settings, [UUID(result.body["job_id"])])
+    return written(result)
 
 
 @router.get("/backups", summary="Complete backups, newest first, with their last verification")
@@ -121,5 +151,21 @@ def get_queues(res: Resources = Depends(resources)) -> Page[QueueStats]:
 
 
 @router.post("/queues/{name}/redrive", summary="Move a queue's DLQ messages back to it")
-def post_redrive(name: str, res: Resources = Depends(resources)) -> Redriven:
-    return Redriven(moved=queues.redrive(res.settings, name))
+def post_redrive(
+    name: str,
+    idempotency_key: OptionalIdempotencyKey = None,
+    principal: Principal = Depends(administrator),
+    res: Resources = Depends(resources),
+) -> Redriven:
+    # SQS is not in the transaction: the messages move first, then the answer is kept for
+    # retries with the same key (moving again would move nothing, or newer failures).
+    return written(
+        run_write(
+            res.db,
+            principal=principal.subject,
+            key=idempotency_key,
+            operation="POST /v1/admin/queues/{name}/redrive",
+            request={"name": name},
+            work=lambda conn: (200, {"moved": queues.redrive(res.settings, name)}),
+        )
+    )

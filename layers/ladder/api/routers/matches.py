@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ladder.api.deps import require_scope, resources
+from ladder.api.routers.params import IdempotencyKey, OptionalIdempotencyKey, written
 from ladder.auth import SCOPE_ADMIN, SCOPE_WRITE, Principal
+from ladder.idempotency import run_write
 from ladder.jobs.schedule import dispatch
 from ladder.leaderboard import invalidate_leaderboard
 from ladder.matches import MatchReport, get_match, record_match, void_match
@@ -51,18 +51,6 @@ class MatchCreate(BaseModel):
         return self
 
 
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description="Unique per logical report; a retry with the same key changes nothing.",
-    ),
-]
-
-
 @router.post(
     "",
     status_code=201,
@@ -90,8 +78,7 @@ def post_match(
     if not result.replayed:
         invalidate_leaderboard(res.cache)
         dispatch(res.db, res.settings, jobs)
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+    return written(result)
 
 
 class JobAccepted(BaseModel):
@@ -106,12 +93,21 @@ class JobAccepted(BaseModel):
 )
 def post_void(
     match_id: UUID,
-    _: Principal = Depends(require_scope(SCOPE_ADMIN)),
+    idempotency_key: OptionalIdempotencyKey = None,
+    principal: Principal = Depends(require_scope(SCOPE_ADMIN)),
     res: Resources = Depends(resources),
 ) -> JobAccepted:
-    job_id = void_match(res.db, match_id)
-    dispatch(res.db, res.settings, [job_id])
-    return JobAccepted(job_id=job_id)
+    result = run_write(
+        res.db,
+        principal=principal.subject,
+        key=idempotency_key,
+        operation="POST /v1/matches/{id}/void",
+        request={"match_id": str(match_id)},
+        work=lambda conn: (202, {"job_id": str(void_match(conn, match_id))}),
+    )
+    if not result.replayed:
+        dispatch(res.db, res.settings, [UUID(result.body["job_id"])])
+    return written(result)
 
 
 @router.get("/{match_id}", summary="A match")

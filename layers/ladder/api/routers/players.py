@@ -10,11 +10,18 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ladder.api.deps import require_scope, resources
-from ladder.api.routers.params import DEFAULT_LIMIT, Cursor, Limit
+from ladder.api.routers.params import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    OptionalIdempotencyKey,
+    written,
+)
 from ladder.auth import SCOPE_WRITE, Principal
+from ladder.idempotency import run_write
 from ladder.matches import list_player_matches, list_rating_history
 from ladder.models import Match, Page, Player, RatingHistoryEntry
-from ladder.players import HANDLE_PATTERN, create_player, find_player_by_handle, get_player
+from ladder.players import HANDLE_PATTERN, find_player_by_handle, get_player, insert_player
 from ladder.resources import Resources
 
 router = APIRouter(prefix="/v1/players", tags=["players"])
@@ -48,15 +55,29 @@ class PlayerCreate(BaseModel):
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Register a player")
 def post_player(
     body: PlayerCreate,
-    _: Principal = Depends(require_scope(SCOPE_WRITE)),
+    idempotency_key: OptionalIdempotencyKey = None,
+    principal: Principal = Depends(require_scope(SCOPE_WRITE)),
     res: Resources = Depends(resources),
 ) -> Player:
-    return create_player(
-        res.db,
-        handle=body.handle,
-        display_name=body.display_name,
-        email=body.email,
-        rules=res.rules,
+    def work(conn) -> tuple[int, dict]:
+        player = insert_player(
+            conn,
+            handle=body.handle,
+            display_name=body.display_name,
+            email=body.email,
+            rules=res.rules,
+        )
+        return 201, player.model_dump(mode="json")
+
+    return written(
+        run_write(
+            res.db,
+            principal=principal.subject,
+            key=idempotency_key,
+            operation="POST /v1/players",
+            request=body.model_dump(mode="json"),
+            work=work,
+        )
     )
 
 

@@ -1,0 +1,79 @@
+"""Every write accepts an Idempotency-Key: a retry after a lost response (an ambiguous
+commit) answers as the first request did, instead of a 409 or a second write."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from ladder.idempotency import prune_idempotency_records
+from tests.helpers import create_player, record_match
+
+pytestmark = pytest.mark.usefixtures("clean_state")
+
+
+def key() -> dict[str, str]:
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+def test_a_retried_player_registration_returns_the_first_answer(client, writer, db):
+    headers = {**writer, **key()}
+    body = {"handle": "retried", "display_name": "R"}
+    first = client.post("/v1/players", json=body, headers=headers)
+    again = client.post("/v1/players", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert db.execute("SELECT count(*) AS n FROM players").fetchone()["n"] == 1
+    # Without a key, the same body is a second attempt: the handle is taken.
+    assert client.post("/v1/players", json=body, headers=writer).status_code == 409
+
+
+def test_a_retried_void_returns_the_same_job(client, writer, admin, db):
+    a, b = (create_player(client, writer, f"v_{n}")["id"] for n in "ab")
+    match = record_match(client, writer, a, b, 1.0).json()
+    headers = {**admin, **key()}
+    first = client.post(f"/v1/matches/{match['id']}/void", headers=headers)
+    again = client.post(f"/v1/matches/{match['id']}/void", headers=headers)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.json() == first.json()
+    assert client.post(f"/v1/matches/{match['id']}/void", headers=admin).status_code == 409
+
+
+@pytest.mark.parametrize("path", ["/v1/admin/recalculations", "/v1/admin/backups"])
+def test_retried_admin_writes_return_the_same_job(client, admin, db, path):
+    headers = {**admin, **key()}
+    first = client.post(path, headers=headers)
+    db.execute("UPDATE jobs SET status = 'running'")  # a new request would not merge now
+    again = client.post(path, headers=headers)
+    assert again.json() == first.json()
+    assert db.execute("SELECT count(*) AS n FROM jobs").fetchone()["n"] == 1
+
+
+def test_a_key_reused_for_another_request_is_a_422(client, writer):
+    headers = {**writer, **key()}
+    first = client.post(
+        "/v1/players", json={"handle": "k_one", "display_name": "x"}, headers=headers
+    )
+    assert first.status_code == 201
+    other = client.post(
+        "/v1/players", json={"handle": "k_two", "display_name": "x"}, headers=headers
+    )
+    assert other.status_code == 422
+
+
+def test_old_idempotency_records_are_pruned(client, writer, db, resources):
+    client.post(
+        "/v1/players", json={"handle": "aged", "display_name": "x"}, headers={**writer, **key()}
+    )
+    client.post(
+        "/v1/players", json={"handle": "fresh", "display_name": "x"}, headers={**writer, **key()}
+    )
+    db.execute(
+        "UPDATE idempotency_records SET created_at = now() - interval '2 days'"
+        " WHERE response->>'handle' = 'aged'"
+    )
+    assert prune_idempotency_records(resources.db, 24) == 1
+    left = db.execute("SELECT response->>'handle' AS h FROM idempotency_records").fetchall()
+    assert [r["h"] for r in left] == ["fresh"]
