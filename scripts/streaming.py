@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ class StreamServer:
             **env,
         }
         self.process: subprocess.Popen | None = None
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - open as long as the server
 
     def start(self) -> StreamServer:
         self.process = subprocess.Popen(
@@ -57,13 +59,14 @@ class StreamServer:
             cwd=REPO,
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            # A file, not a pipe: a server logging under load must never block on a full pipe.
+            stderr=self.log,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"stream service exited: {self.process.stderr.read()}")
+                self.log.seek(0)
+                raise RuntimeError(f"stream service exited: {self.log.read().decode()}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return self

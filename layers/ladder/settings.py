@@ -104,6 +104,18 @@ class Settings(BaseSettings):
     stream_send_timeout: float = Field(
         10.0, gt=0, description="Seconds a write to an SSE client may block before it is dropped."
     )
+    stream_replay_send_timeout: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds a write of history to a resuming client may block before it is "
+        "dropped (it resumes later from its last id).",
+    )
+    stream_replay_concurrency: int = Field(
+        32, ge=1, description="Clients of one process reading and receiving history at once."
+    )
+    stream_max_clients: int = Field(
+        4000, ge=1, description="SSE clients one process serves; beyond, a 503 with Retry-After."
+    )
     stream_metrics_port: int = Field(
         9464, ge=0, description="Prometheus port of the stream service, bound to localhost."
     )

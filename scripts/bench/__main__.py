@@ -7,7 +7,7 @@ import sys
 from contextlib import ExitStack
 from dataclasses import asdict
 
-from scripts.bench import REPO, RESULTS, Result, api, backup, recalc, stream
+from scripts.bench import REPO, RESULTS, Result, api, backup, recalc, stream, stream_abuse
 
 
 def main() -> int:
@@ -22,6 +22,8 @@ def main() -> int:
         for result in api.bench_handler_latency(stack):
             report(result)
     for result in stream.bench_fanout():
+        report(result)
+    for result in stream_abuse.bench_replay_abuse():
         report(result)
     for result in recalc.bench_recalculation():
         report(result)

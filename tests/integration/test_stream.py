@@ -217,3 +217,46 @@ def test_an_idle_live_read_is_not_an_outage(settings):
     started = time.monotonic()
     assert asyncio.run(idle_read()) == []
     assert time.monotonic() - started >= BLOCK_MS / 1000 - 0.1
+
+
+def test_a_full_process_answers_503_with_retry_after(settings):
+    with StreamServer(settings, LADDER_STREAM_MAX_CLIENTS="2") as server:
+        with open_stream(server.url, "leaderboard"), open_stream(server.url, "matches"):
+            wait_until(lambda: server.metric("ladder_stream_connections") == 2, what="two")
+            refused = httpx.get(f"{server.url}/v1/stream", params={"topics": "leaderboard"})
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "5"
+            assert refused.headers["content-type"] == "application/problem+json"
+        wait_until(lambda: server.metric("ladder_stream_connections") == 0, what="all gone")
+        with open_stream(server.url, "leaderboard") as stream:
+            assert stream.status_code == 200
+
+
+def test_clients_that_replay_and_stop_reading_are_dropped_and_harm_no_one(settings):
+    """Fifty clients ask for all history (more than the kernel's send buffers hold) and
+    never read; one resumes normally."""
+    env = {"LADDER_STREAM_REPLAY_SEND_TIMEOUT": "0.5", "LADDER_STREAM_REPLAY_CONCURRENCY": "4"}
+    total = 10_000
+    with StreamServer(settings, **env) as server:
+        publish(settings.database_url, total, per_transaction=500, players_per_event=12)
+        wait_published(settings.database_url, total)
+        stalled = []
+        for _ in range(50):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before the handshake
+            sock.connect(("127.0.0.1", server.port))
+            sock.sendall(
+                b"GET /v1/stream?topics=leaderboard HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 0\r\n\r\n"
+            )
+            stalled.append(sock)
+        with open_stream(server.url, "leaderboard", last_event_id=total - 100) as stream:
+            assert [e.id for e in events_of(stream, 100)] == list(range(total - 99, total + 1))
+        assert httpx.get(f"{server.url}/health", timeout=2).status_code == 200
+        wait_until(  # each was dropped when its history would not go out
+            lambda: server.metric('ladder_stream_drops_total{reason="send_timeout"}') >= 50,
+            what="the stalled clients dropped",
+            timeout=60,
+        )
+        for sock in stalled:
+            sock.close()
+        wait_until(lambda: server.metric("ladder_stream_connections") == 0, what="none left")

@@ -71,6 +71,7 @@ class Hub:
         self.position = 0
         self.ready = asyncio.Event()
         self._by_topic: dict[str, set[Subscriber]] = defaultdict(set)
+        self.subscribers = 0  # clients following the live feed now
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -97,9 +98,12 @@ class Hub:
         sub = Subscriber(topics, self.position, self.queue_size)
         for topic in topics:
             self._by_topic[topic].add(sub)
+        self.subscribers += 1
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
+        """Once per `subscribe`, when the client's stream ends."""
+        self.subscribers -= 1
         for topic in sub.topics:
             subs = self._by_topic.get(topic)
             if subs is not None:

@@ -3,11 +3,18 @@
 The stream's entry ids are the global `seq`, the same numbers as the outbox's
 `seq` column, so Redis is a fast window over the Postgres log and either can
 answer for any range the other lost.
+
+History is read in aligned blocks of `BLOCK` events that every client of the
+process shares (`BlockCache`): a thousand clients resuming from the same
+point cost one Redis read per block and one copy of its events in memory,
+not a thousand. Each event is encoded as an SSE frame once, when read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -15,7 +22,9 @@ import redis.asyncio as aioredis
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-CHUNK = 1000
+CHUNK = 1000  # events per live read or Postgres query
+BLOCK = 256  # events per shared history block
+CACHED_BLOCKS = 64  # blocks kept for resuming clients (at ~1 KB an event, ~16 MB)
 
 
 class HistoryGone(Exception):
@@ -25,25 +34,68 @@ class HistoryGone(Exception):
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
     seq: int
-    type: str
     topics: tuple[str, ...]
-    data: str  # the payload's JSON text, sent as is
+    frame: bytes  # the SSE frame, encoded once and written to every client as is
 
-    def sse(self) -> bytes:
-        return f"id: {self.seq}\nevent: {self.type}\ndata: {self.data}\n\n".encode()
+    @classmethod
+    def make(cls, seq: int, type_: str, topics: tuple[str, ...], data: str) -> StreamEvent:
+        frame = f"id: {seq}\nevent: {type_}\ndata: {data}\n\n".encode()
+        return cls(seq, topics, frame)
 
     @classmethod
     def from_redis(cls, entry_id: str, fields: dict[str, str]) -> StreamEvent:
-        return cls(
-            seq=int(entry_id.split("-", 1)[0]),
-            type=fields["type"],
-            topics=tuple(fields["topics"].split(",")),
-            data=fields["data"],
-        )
+        seq = int(entry_id.split("-", 1)[0])
+        return cls.make(seq, fields["type"], tuple(fields["topics"].split(",")), fields["data"])
 
     @classmethod
     def from_row(cls, row: dict) -> StreamEvent:
-        return cls(row["seq"], row["type"], tuple(row["topics"]), row["data"])
+        return cls.make(row["seq"], row["type"], tuple(row["topics"]), row["data"])
+
+
+class BlockCache:
+    """Complete history blocks from Redis, shared by every client of the process, with
+    one read in flight per block however many clients wait for it. A burst of
+    resuming clients is what it serves: once unused for a while, it lets go."""
+
+    def __init__(self, size: int = CACHED_BLOCKS) -> None:
+        self.size = size
+        self._blocks: OrderedDict[int, list[StreamEvent]] = OrderedDict()
+        self._reading: dict[int, asyncio.Future] = {}
+        self._used = 0.0  # loop time of the last hit or read
+
+    def evict_if_idle(self, idle_seconds: float) -> bool:
+        """Drop every block if none was used for `idle_seconds`; whether any was dropped."""
+        if not self._blocks or asyncio.get_running_loop().time() - self._used < idle_seconds:
+            return False
+        self._blocks.clear()
+        return True
+
+    async def get(self, index: int, read) -> list[StreamEvent]:
+        """What Redis holds of block `index` (seqs index*BLOCK+1 …), read with
+        `read(first, last)` on a miss; only a complete block is kept."""
+        self._used = asyncio.get_running_loop().time()
+        if (block := self._blocks.get(index)) is not None:
+            self._blocks.move_to_end(index)
+            return block
+        if (pending := self._reading.get(index)) is not None:
+            return await asyncio.shield(pending)
+        future = asyncio.get_running_loop().create_future()
+        self._reading[index] = future
+        try:
+            first = index * BLOCK + 1
+            block = await read(first, first + BLOCK - 1)
+            future.set_result(block)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: a lone reader's failure is raised below instead
+            raise
+        finally:
+            del self._reading[index]
+        if len(block) == BLOCK:  # seqs are unique and in range: complete means contiguous
+            self._blocks[index] = block
+            while len(self._blocks) > self.size:
+                self._blocks.popitem(last=False)
+        return block
 
 
 class EventLog:
@@ -51,6 +103,7 @@ class EventLog:
         self.redis = client
         self.pool = pool
         self.key = key
+        self.blocks = BlockCache()
 
     async def latest(self) -> int:
         """The highest numbered seq: where a client without history starts."""
@@ -83,14 +136,15 @@ class EventLog:
     async def history(self, after: int, upto: int) -> AsyncIterator[tuple[str, StreamEvent]]:
         """Every event with `after < seq <= upto`, in order, with where it came from.
 
-        Redis first; any range Redis lacks (trimmed, flushed, failed over)
-        comes from Postgres; if Postgres lacks it too, `HistoryGone`.
+        Redis first, in shared blocks; any range Redis lacks (trimmed, flushed,
+        failed over) comes from Postgres; if Postgres lacks it too, `HistoryGone`.
         """
         expected = after + 1
         while expected <= upto:
             cached: list[StreamEvent] = []
             with contextlib.suppress(aioredis.RedisError):  # then Postgres answers
-                cached = await self.from_redis(expected, upto)
+                block = await self.blocks.get((expected - 1) // BLOCK, self.from_redis)
+                cached = [e for e in block if expected <= e.seq <= upto]
             source, chunk = "redis", _contiguous(cached, expected)
             if not chunk:
                 # Postgres only for the part Redis lacks; Redis resumes after it.

@@ -17,8 +17,14 @@ from ladder.errors import BadRequest
 from ladder.events import stream_metrics as m
 from ladder.events.hub import Hub, Subscriber
 from ladder.events.log import EventLog, HistoryGone, StreamEvent
+from ladder.observability import logger
 
 RETRY_MS = 3000
+REPLAY_WRITE = 16 * 1024  # bytes of history frames per write to a resuming client
+
+
+class ReplayChunk(bytes):
+    """History frames: written under the replay's (shorter) deadline."""
 TOPIC = re.compile(
     r"^(leaderboard|matches|player:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
@@ -55,9 +61,19 @@ def reset_event(latest: int) -> bytes:
 
 
 async def client_events(
-    hub: Hub, log: EventLog, sub: Subscriber, last_id: int | None, heartbeat: float
+    hub: Hub,
+    log: EventLog,
+    sub: Subscriber,
+    last_id: int | None,
+    heartbeat: float,
+    replay_slots: asyncio.Semaphore,
 ) -> AsyncIterator[bytes]:
-    """What one client is sent: history after `last_id`, then live events, exactly once."""
+    """What one client is sent: history after `last_id`, then live events, exactly once.
+
+    A replay holds one of `replay_slots` from its first read to its last write: however
+    many clients ask for history at once, only that many read and buffer it; the
+    others wait their turn holding nothing.
+    """
     yield f"retry: {RETRY_MS}\n\n".encode()
     sent = sub.start
     if last_id is not None:
@@ -68,17 +84,9 @@ async def client_events(
         elif last_id >= sub.start:
             sent = last_id  # this process is behind the client's last one: skip what it saw
         else:
-            sources = set()
-            try:
-                async for source, event in log.history(last_id, sub.start):
-                    sources.add(source)
-                    if sub.topics.intersection(event.topics):
-                        yield event.sse()
-                for source in sources:
-                    m.RESUMES.labels(source=source).inc()
-            except HistoryGone:
-                m.RESETS.inc()
-                yield reset_event(sub.start)
+            async with replay_slots:
+                async for chunk in _replay(log, sub, last_id):
+                    yield chunk
     while True:
         try:
             item = await asyncio.wait_for(sub.queue.get(), heartbeat)
@@ -89,15 +97,47 @@ async def client_events(
             return  # dropped or closing: the client reconnects with its Last-Event-ID
         if item.seq > sent:
             sent = item.seq
-            yield item.sse()
+            yield item.frame
+
+
+async def _replay(log: EventLog, sub: Subscriber, last_id: int) -> AsyncIterator[bytes]:
+    """History after `last_id` up to where the live feed starts, or a reset."""
+    sources = set()
+    batch: list[bytes] = []
+    size = 0
+    try:
+        async for source, event in log.history(last_id, sub.start):
+            sources.add(source)
+            if sub.topics.intersection(event.topics):
+                # Writes of up to REPLAY_WRITE bytes: one write per event would cost a
+                # thousand sends per thousand events.
+                batch.append(event.frame)
+                size += len(event.frame)
+                if size >= REPLAY_WRITE:
+                    yield ReplayChunk(b"".join(batch))
+                    batch, size = [], 0
+        if batch:
+            yield ReplayChunk(b"".join(batch))
+        for source in sources:
+            m.RESUMES.labels(source=source).inc()
+    except HistoryGone:
+        m.RESETS.inc()
+        yield reset_event(sub.start)
 
 
 class EventStreamResponse:
     """An ASGI `text/event-stream` response whose every write has a deadline."""
 
-    def __init__(self, chunks: AsyncIterator[bytes], send_timeout: float, on_end) -> None:
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        send_timeout: float,
+        on_end,
+        replay_send_timeout: float | None = None,
+    ) -> None:
         self.chunks = chunks
         self.send_timeout = send_timeout
+        self.replay_send_timeout = replay_send_timeout or send_timeout
         self.on_end = on_end
 
     async def __call__(self, scope, receive, send) -> None:
@@ -118,17 +158,27 @@ class EventStreamResponse:
             async for chunk in self.chunks:
                 if disconnected.done():
                     return
+                # A client that cannot take its history promptly is dropped early: it
+                # holds a replay slot, and resumes later from its last id.
+                deadline = (
+                    self.replay_send_timeout
+                    if isinstance(chunk, ReplayChunk)
+                    else self.send_timeout
+                )
                 await asyncio.wait_for(
                     send({"type": "http.response.body", "body": chunk, "more_body": True}),
-                    self.send_timeout,
+                    deadline,
                 )
                 if chunk.startswith(b"id:"):
-                    m.EVENTS_SENT.inc()
+                    m.EVENTS_SENT.inc(chunk.count(b"\nevent: "))
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except TimeoutError:
             m.DROPS.labels(reason="send_timeout").inc()
         except OSError:
             pass  # the client went away mid-write
+        except Exception:  # the status is sent: end this stream, never the process's
+            logger.exception("stream ended by an error; the client resumes from its last id")
+            m.DROPS.labels(reason="error").inc()
         finally:
             m.CONNECTIONS.dec()
             disconnected.cancel()
