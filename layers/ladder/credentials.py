@@ -3,7 +3,8 @@
 - Postgres through RDS Proxy: IAM authentication. A token is generated for
   each new connection (tokens live 15 minutes and are checked only at
   connect), so every place that connects passes its URL through
-  `database_conninfo`. Locally `db_iam_auth` is off and URLs pass unchanged.
+  `database_conninfo`, which also adds TCP keepalives to every connection.
+  Locally `db_iam_auth` is off and URLs keep their password.
 - Redis (ElastiCache): the AUTH token. The Fargate task gets it injected as
   `LADDER_REDIS_PASSWORD`; Lambdas read the secret named by
   `LADDER_REDIS_PASSWORD_SECRET_ARN` through Powertools' parameters utility,
@@ -30,12 +31,28 @@ def _rds_client(region: str):
     return boto3.client("rds", region_name=region)
 
 
+# Every connection notices a peer that vanished without closing (a failover, a NAT
+# that forgot it, a half-open socket): TCP keepalives probe an idle one, and
+# tcp_user_timeout bounds how long sent data may stay unacknowledged. Without
+# them a query on a dead socket waits for the kernel's retransmission timeout
+# (about 15 minutes) while the process looks healthy. A URL may set its own.
+KEEPALIVES = {
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",  # milliseconds
+}
+
+
 def database_conninfo(url: str, settings: Settings | None = None) -> str:
-    """`url` with a fresh IAM token as its password when IAM authentication is on."""
+    """`url` with keepalives, and a fresh IAM token as its password when IAM
+    authentication is on."""
     settings = settings or get_settings()
+    params = conninfo_to_dict(url)
+    url = make_conninfo(url, **{k: v for k, v in KEEPALIVES.items() if k not in params})
     if not settings.db_iam_auth:
         return url
-    params = conninfo_to_dict(url)
     token = _rds_client(settings.aws_region).generate_db_auth_token(
         DBHostname=params["host"],
         Port=int(params.get("port") or 5432),
@@ -68,6 +85,7 @@ def bootstrap_conninfo(settings: Settings) -> str:
         dbname=conninfo_to_dict(settings.database_url).get("dbname") or "postgres",
         sslmode="prefer" if host in ("127.0.0.1", "localhost", "::1") else "require",
         connect_timeout="10",
+        **KEEPALIVES,
     )
 
 

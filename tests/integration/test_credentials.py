@@ -8,15 +8,21 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from ladder.cache import Cache
-from ladder.credentials import database_conninfo, redis_password
+from ladder.credentials import KEEPALIVES, database_conninfo, redis_password
 from ladder.settings import Settings
 from scripts.local_services import RedisProcess
 
 PROXY_URL = "postgresql://ladder_admin@ladder.proxy-abc.eu-west-1.rds.amazonaws.com:5532/ladder"
 
 
-def test_without_iam_auth_the_url_is_used_as_it_is():
-    assert database_conninfo(PROXY_URL, Settings(db_iam_auth=False)) == PROXY_URL
+def test_without_iam_auth_the_url_only_gains_keepalives():
+    params = conninfo_to_dict(database_conninfo(PROXY_URL, Settings(db_iam_auth=False)))
+    assert params == {**conninfo_to_dict(PROXY_URL), **KEEPALIVES}
+
+
+def test_a_url_keeps_its_own_keepalive_settings():
+    url = f"{PROXY_URL}?keepalives_idle=5"
+    assert conninfo_to_dict(database_conninfo(url, Settings()))["keepalives_idle"] == "5"
 
 
 def test_iam_auth_signs_a_token_for_the_proxy_user_and_requires_tls(aws):

@@ -12,6 +12,7 @@ import redis
 from psycopg.rows import dict_row
 
 from ladder.events.relay import Publisher, Relay, stream_key, sweep
+from scripts.local_services import wait_until
 from scripts.streaming import StreamServer, publish, wait_published
 
 pytestmark = pytest.mark.usefixtures("clean_state")
@@ -170,3 +171,32 @@ def test_the_scheduled_sweeper_lambda_publishes_leftovers(settings, store, monke
     finally:
         sweeper.resources.close()
         get_settings.cache_clear()
+
+
+def test_a_relay_pass_ended_by_any_error_is_counted_and_restarted(settings):
+    """Before, only psycopg and Redis errors were retried: anything else ended the relay
+    thread silently while the process stayed healthy."""
+    restarts, calls = [], []
+
+    def flaky_metrics(stats) -> None:
+        calls.append(stats)
+        if len(calls) == 1:
+            raise RuntimeError("a metrics backend hiccup")
+
+    stop = threading.Event()
+    relay = Relay(settings, on_publish=flaky_metrics, on_restart=lambda: restarts.append(1))
+    thread = threading.Thread(target=relay.run, args=(stop,))
+    thread.start()
+    try:
+        assert relay.leading.wait(10)
+        publish(settings.database_url, 10)
+        wait_published(settings.database_url, 10)
+        wait_until(lambda: len(restarts) == 1, what="the restart")
+        publish(settings.database_url, 10)
+        wait_published(settings.database_url, 20)  # the restarted relay publishes on
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(10)
+    assert restarts == [1]
+    assert_log_is_whole(settings, 20)

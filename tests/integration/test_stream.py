@@ -10,7 +10,7 @@ import psycopg
 import pytest
 import redis
 
-from ladder.events.relay import stream_key
+from ladder.events.relay import stream_key, sweep
 from scripts.local_services import wait_until
 from scripts.streaming import Sse, StreamServer, open_stream, publish, read_sse, wait_published
 
@@ -260,3 +260,48 @@ def test_clients_that_replay_and_stop_reading_are_dropped_and_harm_no_one(settin
         for sock in stalled:
             sock.close()
         wait_until(lambda: server.metric("ladder_stream_connections") == 0, what="none left")
+
+
+def test_a_live_reader_behind_redis_without_progress_is_reported_stalled(settings, monkeypatch):
+    """The hub's follower is not started here, as if its socket were half-open: Redis
+    moves on, the position does not, and after STALL_SECONDS the hub says so."""
+    import asyncio
+
+    from psycopg_pool import AsyncConnectionPool
+
+    from ladder.events import hub as hub_module
+    from ladder.events.hub import Hub
+    from ladder.events.log import EventLog
+    from ladder.events.service import stream_redis_client
+
+    monkeypatch.setattr(hub_module, "STALL_SECONDS", 0.3)
+
+    async def scenario() -> list[tuple[int, bool]]:
+        pool = AsyncConnectionPool(settings.database_url, min_size=1, open=False)
+        await pool.open()
+        client = stream_redis_client(settings)
+        hub = Hub(EventLog(client, pool, stream_key(settings)), queue_size=10)
+        hub.position = await hub.log.newest_in_redis()
+        seen = []
+        try:
+            await hub.measure_lag()
+            seen.append((hub.behind, hub.stalled))
+            await asyncio.to_thread(publish, settings.database_url, 5)
+            await asyncio.to_thread(sweep, settings)  # into Redis, with no relay running
+            for _ in range(3):
+                await hub.measure_lag()
+                seen.append((hub.behind, hub.stalled))
+                await asyncio.sleep(0.2)
+            hub.position += 5  # the reader catches up
+            await hub.measure_lag()
+            seen.append((hub.behind, hub.stalled))
+        finally:
+            await client.aclose()
+            await pool.close()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen[0] == (0, False)
+    assert seen[1] == (5, False)  # behind, not yet for long
+    assert seen[-2] == (5, True)  # behind without progress past the limit
+    assert seen[-1] == (0, False)

@@ -27,6 +27,9 @@ CLOSING = "closing"  # the process is shutting down
 
 # How long one XREAD waits for new events before asking again.
 BLOCK_MS = 5000
+# Behind Redis without moving for this long, the live reader is stuck (a half-open
+# socket, a wedged task): the process reports itself unhealthy so it is replaced.
+STALL_SECONDS = 30.0
 
 
 class Subscriber:
@@ -72,6 +75,9 @@ class Hub:
         self.ready = asyncio.Event()
         self._by_topic: dict[str, set[Subscriber]] = defaultdict(set)
         self.subscribers = 0  # clients following the live feed now
+        self.behind = 0  # events Redis holds past `position`, as last measured
+        self._stuck_since: float | None = None
+        self._last_position = 0
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -88,6 +94,29 @@ class Hub:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    @property
+    def stalled(self) -> bool:
+        """Behind Redis, without progress, for longer than `STALL_SECONDS`."""
+        since = self._stuck_since
+        return since is not None and asyncio.get_running_loop().time() - since > STALL_SECONDS
+
+    async def measure_lag(self) -> None:
+        """Compare the position with Redis' newest event (cheap: one XREVRANGE); /health
+        and the `behind` metric read what this found."""
+        before = self.position
+        try:
+            newest = await self.log.newest_in_redis()
+        except aioredis.RedisError:
+            self._stuck_since = None  # Redis is out: the hub follows Postgres meanwhile
+            return
+        self.behind = max(0, newest - before)
+        now = asyncio.get_running_loop().time()
+        if self.behind == 0:
+            self._stuck_since = None
+        elif self._stuck_since is None or self.position != self._last_position:
+            self._stuck_since = now
+        self._last_position = before
 
     def subscribe(self, topics: frozenset[str]) -> Subscriber:
         """Register a client; it receives live events after the hub's current position.

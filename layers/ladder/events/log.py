@@ -112,6 +112,11 @@ class EventLog:
             (top,) = await cur.fetchone()
             return top
 
+    async def newest_in_redis(self) -> int:
+        """The highest seq the Redis stream holds (0: none)."""
+        last = await self.redis.xrevrange(self.key, count=1)
+        return int(last[0][0].split("-", 1)[0]) if last else 0
+
     async def read_live(self, after: int, block_ms: int) -> list[StreamEvent]:
         """Events after `after` as Redis receives them (blocks up to `block_ms`)."""
         answer = await self.redis.xread({self.key: f"{after}-0"}, count=CHUNK, block=block_ms)

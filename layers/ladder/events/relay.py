@@ -54,7 +54,9 @@ def redis_client(settings: Settings) -> redis.Redis:
         settings.redis_url,
         password=redis_password(settings),
         decode_responses=True,
-        socket_timeout=10,
+        socket_timeout=10,  # a half-open socket fails the call instead of hanging it
+        socket_connect_timeout=5,
+        socket_keepalive=True,
     )
 
 
@@ -189,15 +191,19 @@ class Relay:
         settings: Settings,
         *,
         on_publish: Callable[[PublishStats], None] | None = None,
+        on_restart: Callable[[], None] | None = None,
         standby_interval: float = 1.0,
     ) -> None:
         self.settings = settings
         self.on_publish = on_publish
+        self.on_restart = on_restart
         self.standby_interval = standby_interval
         self.leading = threading.Event()
 
     def run(self, stop: threading.Event) -> None:
-        """Campaign, lead and recover until `stop` is set."""
+        """Campaign, lead and recover until `stop` is set: whatever ends a pass (a lost
+        connection, or anything else), the relay logs it, counts it and starts over,
+        so the thread never ends while the process runs."""
         client = redis_client(self.settings)
         while not stop.is_set():
             try:
@@ -209,10 +215,18 @@ class Relay:
                             stop.wait(self.standby_interval)
             except (psycopg.Error, redis.RedisError) as exc:
                 logger.warning("relay interrupted; retrying", error=str(exc))
-                stop.wait(1.0)
+                self._restarted(stop)
+            except Exception:
+                logger.exception("relay failed; restarting")
+                self._restarted(stop)
             finally:
                 self.leading.clear()
         client.close()
+
+    def _restarted(self, stop: threading.Event) -> None:
+        if self.on_restart:
+            self.on_restart()
+        stop.wait(1.0)
 
     def _lead(self, conn: psycopg.Connection, client: redis.Redis, stop: threading.Event) -> None:
         logger.info("relay leading", pid=os.getpid())

@@ -63,6 +63,13 @@ def _start_metrics_server(settings: Settings) -> None:
         logger.warning("metrics port unavailable", error=str(exc))
 
 
+async def _watch_lag(hub: Hub, every: float = 2.0) -> None:
+    while True:
+        await hub.measure_lag()
+        m.HUB_BEHIND.set(hub.behind)
+        await asyncio.sleep(every)
+
+
 async def _give_back_freed_memory(hub: Hub, log: EventLog, every: float = 5.0) -> None:
     """After clients leave, hand the memory they used back to the system (and the
     history blocks they shared, once no one has used them for a while).
@@ -138,13 +145,16 @@ def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -
         replay_slots = asyncio.Semaphore(settings.stream_replay_concurrency)
         state.update(hub=hub, log=log, replay_slots=replay_slots)
         trimmer = asyncio.create_task(_give_back_freed_memory(hub, log), name="ladder-trim")
+        watcher = asyncio.create_task(_watch_lag(hub), name="ladder-lag")
         _end_streams_on_signals(asyncio.get_running_loop(), hub)
         if settings.stream_metrics_port:
             _start_metrics_server(settings)
         stop = threading.Event()
         relay_thread = None
         if relay:
-            candidate = Relay(settings, on_publish=_record_relay)
+            candidate = Relay(
+                settings, on_publish=_record_relay, on_restart=m.RELAY_RESTARTS.inc
+            )
             m.RELAY_LEADER.set_function(lambda: float(candidate.leading.is_set()))
             relay_thread = threading.Thread(
                 target=candidate.run, args=(stop,), name="ladder-relay", daemon=True
@@ -155,6 +165,7 @@ def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -
         finally:
             stop.set()
             trimmer.cancel()
+            watcher.cancel()
             await hub.stop()
             if relay_thread:
                 await asyncio.to_thread(relay_thread.join, 5)
@@ -194,10 +205,15 @@ def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -
         )
 
     async def health(_: Request) -> Response:
+        """Cheap on purpose (the load balancer asks every 15 s, under any load): it reads
+        what the lag watcher measured, and fails only if the live reader is stuck."""
         hub: Hub | None = state.get("hub")
         if hub is None or not hub.ready.is_set():
             return JSONResponse({"status": "starting"}, status_code=503)
-        return JSONResponse({"status": "ok", "position": hub.position})
+        body = {"position": hub.position, "behind": hub.behind, "clients": hub.subscribers}
+        if hub.stalled:
+            return JSONResponse({"status": "stalled", **body}, status_code=503)
+        return JSONResponse({"status": "ok", **body})
 
     async def page(_: Request) -> Response:
         html = (STATIC / "index.html").read_text()

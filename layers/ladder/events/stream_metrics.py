@@ -14,6 +14,12 @@ DROPS = Counter("ladder_stream_drops_total", "Clients dropped for falling behind
 RELAY_LAG = Gauge("ladder_relay_lag_seconds", "Commit-to-Redis delay of the last relay pass")
 RELAY_PUBLISHED = Counter("ladder_relay_published_total", "Events the relay published")
 RELAY_LEADER = Gauge("ladder_relay_leader", "1 while this process's relay leads")
+RELAY_RESTARTS = Counter(
+    "ladder_relay_restarts_total", "Relay passes ended by an error (the relay starts over)"
+)
+HUB_BEHIND = Gauge(
+    "ladder_stream_hub_behind_events", "Events in Redis this process's live reader has not read"
+)
 
 
 def metric_names() -> list[str]:
