@@ -243,6 +243,8 @@ DRILL_NAMES = (
     "relay-killed",
     "job-redelivery",
     "backup-interrupted",
+    "redis-partition",
+    "postgres-partition",
 )
 
 

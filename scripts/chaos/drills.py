@@ -46,6 +46,7 @@ class Scale:
     writers: int
     subscribers: int
     outage_seconds: float
+    partition_seconds: float  # long enough at FULL for every client-side timeout to fire
     recalc_matches: int
     backup_matches: int
 
@@ -56,6 +57,7 @@ SMALL = Scale(
     writers=3,
     subscribers=2,
     outage_seconds=1.0,
+    partition_seconds=3.0,
     recalc_matches=40_000,
     backup_matches=150_000,
 )
@@ -65,6 +67,7 @@ FULL = Scale(
     writers=6,
     subscribers=10,
     outage_seconds=3.0,
+    partition_seconds=15.0,
     recalc_matches=200_000,
     backup_matches=600_000,
 )
@@ -434,6 +437,80 @@ def backup_interrupted(scale: Scale) -> DrillReport:
     return report
 
 
+def _partition(report: DrillReport, scale: Scale, which: str) -> None:
+    """Cut the stack off from `which` ("postgres" or "redis") mid-traffic, heal, and measure
+    how soon every subscriber had every event committed until then."""
+    with DrillStack(streams=1, proxied=True) as stack:
+        proxy = stack.postgres_proxy if which == "postgres" else stack.redis_proxy
+        clock = Clock(report)
+        subs = _subscribers([stack.streams[0].url], scale.subscribers)
+        workload = _workload(stack, scale)
+        wait_until(lambda: workload.written() >= scale.matches // 3, what="a third written")
+        reads_before, writes_before = workload.reads_ok(), workload.written()
+        clock.mark(f"{which} partitioned")
+        proxy.partition()
+        time.sleep(scale.partition_seconds)
+        report.measured[f"writes acknowledged while {which} was cut off"] = (
+            workload.written() - writes_before
+        )
+        report.measured[f"reads answered while {which} was cut off"] = (
+            workload.reads_ok() - reads_before
+        )
+        proxy.heal()
+        healed = clock.mark("partition healed")
+        # Every event committed by now must reach every subscriber: how long did it take?
+        stack.wait_published(timeout=120)
+        committed = expected_events(stack, TOPICS)
+        for sub in subs:
+            sub.wait_for(committed, timeout=120)
+        caught_up = clock.mark("subscribers had every event committed until the heal")
+        report.measured["seconds from the heal until every subscriber caught up"] = round(
+            caught_up - healed, 3
+        )
+        workload.join()
+        clock.mark("workload done")
+        errors = {
+            status: count
+            for stats in workload.routes.values()
+            for status, count in stats.statuses.items()
+            if isinstance(status, str) or status >= 500
+        }
+        report.measured["API errors (status: count)"] = errors
+        if which == "redis":
+            report.check("the API answered no 5xx (the cache failed open)", not errors)
+        else:
+            report.check(
+                "every API error was a 503 to retry, none a 500",
+                set(errors) <= {503, "ReadTimeout"},
+            )
+        _check_writes(report, stack, workload)
+        _check_delivery(report, stack, subs)
+        report.check(
+            f"delivery caught up within 60 s of the heal ({caught_up - healed:.1f} s)",
+            caught_up - healed <= 60,
+        )
+
+
+def redis_partition(scale: Scale) -> DrillReport:
+    report = DrillReport(
+        "redis-partition",
+        f"Redis cut off by a TCP proxy for {scale.partition_seconds} s mid-traffic (open and new"
+        " connections stall), then healed with every stalled connection reset",
+    )
+    _partition(report, scale, "redis")
+    return report
+
+
+def postgres_partition(scale: Scale) -> DrillReport:
+    report = DrillReport(
+        "postgres-partition",
+        f"Postgres cut off by a TCP proxy for {scale.partition_seconds} s mid-traffic (open and "
+        "new connections stall), then healed with every stalled connection reset",
+    )
+    _partition(report, scale, "postgres")
+    return report
+
+
 DRILLS: dict[str, Callable[[Scale], DrillReport]] = {
     "redis-restart": redis_restart,
     "db-connections-killed": db_connections_killed,
@@ -441,4 +518,6 @@ DRILLS: dict[str, Callable[[Scale], DrillReport]] = {
     "relay-killed": relay_killed,
     "job-redelivery": job_redelivery,
     "backup-interrupted": backup_interrupted,
+    "redis-partition": redis_partition,
+    "postgres-partition": postgres_partition,
 }

@@ -29,6 +29,7 @@ import psycopg
 
 from ladder.auth import issue_dev_token
 from ladder.settings import DEV_JWT_SECRET, Settings
+from scripts.chaos.faultproxy import FaultProxy
 from scripts.local_services import (
     RedisProcess,
     any_postgres,
@@ -79,9 +80,12 @@ class ApiServer:
 class DrillStack:
     """Start with `with DrillStack(streams=2) as stack:`; every part is stopped on exit."""
 
-    def __init__(self, *, streams: int = 1, worker: bool = True) -> None:
+    def __init__(self, *, streams: int = 1, worker: bool = True, proxied: bool = False) -> None:
+        """`proxied`: the API, stream services and worker reach Postgres and Redis through
+        fault proxies (`postgres_proxy`, `redis_proxy`) a drill can partition."""
         self.stream_count = streams
         self.with_worker = worker
+        self.proxied = proxied
         self._exit = ExitStack()
 
     def __enter__(self) -> DrillStack:
@@ -130,10 +134,23 @@ class DrillStack:
         bucket = f"chaos-backups-{tag}"
         boto3.client("s3", endpoint_url=self.aws_endpoint).create_bucket(Bucket=bucket)
         queues["LADDER_BACKUP_BUCKET"] = bucket
+        database_url, redis_url = self.database_url, self.redis.url
+        if self.proxied:
+            server_params = psycopg.conninfo.conninfo_to_dict(self.database_url)
+            self.postgres_proxy = self._exit.enter_context(
+                FaultProxy(
+                    server_params.get("host") or "127.0.0.1", int(server_params.get("port") or 5432)
+                )
+            )
+            self.redis_proxy = self._exit.enter_context(FaultProxy("127.0.0.1", self.redis.port))
+            database_url = psycopg.conninfo.make_conninfo(
+                self.database_url, host="127.0.0.1", port=str(self.postgres_proxy.port)
+            )
+            redis_url = f"redis://127.0.0.1:{self.redis_proxy.port}/0"
         self.env = {
             **os.environ,
-            "DATABASE_URL": self.database_url,
-            "REDIS_URL": self.redis.url,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
             "AWS_ENDPOINT_URL": self.aws_endpoint,
             "LADDER_RELAY_POLL_INTERVAL": "0.2",
             "POWERTOOLS_METRICS_DISABLED": "true",  # no EMF lines on the drill's console

@@ -152,9 +152,7 @@ def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -
         stop = threading.Event()
         relay_thread = None
         if relay:
-            candidate = Relay(
-                settings, on_publish=_record_relay, on_restart=m.RELAY_RESTARTS.inc
-            )
+            candidate = Relay(settings, on_publish=_record_relay, on_restart=m.RELAY_RESTARTS.inc)
             m.RELAY_LEADER.set_function(lambda: float(candidate.leading.is_set()))
             relay_thread = threading.Thread(
                 target=candidate.run, args=(stop,), name="ladder-relay", daemon=True

@@ -25,6 +25,8 @@ REPLAY_WRITE = 16 * 1024  # bytes of history frames per write to a resuming clie
 
 class ReplayChunk(bytes):
     """History frames: written under the replay's (shorter) deadline."""
+
+
 TOPIC = re.compile(
     r"^(leaderboard|matches|player:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
