@@ -65,8 +65,11 @@ def _start_metrics_server(settings: Settings) -> None:
 
 async def _watch_lag(hub: Hub, every: float = 2.0) -> None:
     while True:
-        await hub.measure_lag()
-        m.HUB_BEHIND.set(hub.behind)
+        try:
+            await hub.measure_lag()
+            m.HUB_BEHIND.set(hub.behind)
+        except Exception:  # a failed look must not end the watching
+            logger.exception("could not measure the live reader's lag")
         await asyncio.sleep(every)
 
 
