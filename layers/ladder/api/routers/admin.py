@@ -11,12 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ladder.api.deps import require_scope, resources
 from ladder.api.routers.matches import JobAccepted
-from ladder.api.routers.params import OptionalIdempotencyKey, written
+from ladder.api.routers.params import OptionalIdempotencyKey, accept_job, written
 from ladder.auth import SCOPE_ADMIN, Principal
 from ladder.errors import NotFound
 from ladder.idempotency import run_write
 from ladder.jobs import queues
-from ladder.jobs.schedule import dispatch, schedule_backup, schedule_recalculation
+from ladder.jobs.schedule import schedule_backup, schedule_recalculation
 from ladder.models import Page
 from ladder.resources import Resources
 from ladder.times import UtcTime
@@ -74,7 +74,9 @@ def post_recalculation(
         job = schedule_recalculation(conn, from_played_at=since, from_seq=0 if since else None)
         return 202, {"job_id": str(job)}
 
-    return _accepted(res, principal, idempotency_key, "POST /v1/admin/recalculations", body, work)
+    request = body.model_dump(mode="json") if body is not None else {}
+    operation = "POST /v1/admin/recalculations"
+    return accept_job(res, principal, idempotency_key, operation, request, work)
 
 
 @router.get("/jobs/{job_id}", summary="A job's status and progress")
@@ -117,23 +119,7 @@ def post_backup(
     def work(conn) -> tuple[int, dict]:
         return 202, {"job_id": str(schedule_backup(conn))}
 
-    return _accepted(res, principal, idempotency_key, "POST /v1/admin/backups", None, work)
-
-
-def _accepted(res: Resources, principal: Principal, key: str | None, operation, body, work):
-    """A job-scheduling write: once per Idempotency-Key, dispatched after its commit."""
-    request = body.model_dump(mode="json") if body is not None else {}
-    result = run_write(
-        res.db,
-        principal=principal.subject,
-        key=key,
-        operation=operation,
-        request=request,
-        work=work,
-    )
-    if not result.replayed:
-        dispatch(res.db, res.settings, [UUID(result.body["job_id"])])
-    return written(result)
+    return accept_job(res, principal, idempotency_key, "POST /v1/admin/backups", {}, work)
 
 
 @router.get("/backups", summary="Complete backups, newest first, with their last verification")

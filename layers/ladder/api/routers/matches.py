@@ -10,9 +10,13 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ladder.api.deps import require_scope, resources
-from ladder.api.routers.params import IdempotencyKey, OptionalIdempotencyKey, written
+from ladder.api.routers.params import (
+    IdempotencyKey,
+    OptionalIdempotencyKey,
+    accept_job,
+    written,
+)
 from ladder.auth import SCOPE_ADMIN, SCOPE_WRITE, Principal
-from ladder.idempotency import run_write
 from ladder.jobs.schedule import dispatch
 from ladder.leaderboard import invalidate_leaderboard
 from ladder.matches import MatchReport, get_match, record_match, void_match
@@ -97,17 +101,14 @@ def post_void(
     principal: Principal = Depends(require_scope(SCOPE_ADMIN)),
     res: Resources = Depends(resources),
 ) -> JobAccepted:
-    result = run_write(
-        res.db,
-        principal=principal.subject,
-        key=idempotency_key,
-        operation="POST /v1/matches/{id}/void",
-        request={"match_id": str(match_id)},
-        work=lambda conn: (202, {"job_id": str(void_match(conn, match_id))}),
+    return accept_job(
+        res,
+        principal,
+        idempotency_key,
+        "POST /v1/matches/{id}/void",
+        {"match_id": str(match_id)},
+        lambda conn: (202, {"job_id": str(void_match(conn, match_id))}),
     )
-    if not result.replayed:
-        dispatch(res.db, res.settings, [UUID(result.body["job_id"])])
-    return written(result)
 
 
 @router.get("/{match_id}", summary="A match")
