@@ -24,7 +24,7 @@ $(SCAN_STAMP): layers/requirements-scan.txt
 	touch $(SCAN_STAMP)
 
 dev: $(STAMP)
-	$(BIN)/python -m scripts.dev
+	$(BIN)/python -m ladder_dev.dev
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -35,15 +35,15 @@ test: lint $(SCAN_STAMP)
 
 # Lambda layers (pip wheels for arm64, no Docker) and every stage's template, cdk-nag included.
 synth: $(STAMP)
-	$(BIN)/python -m scripts.build_layers
-	$(BIN)/python -m scripts.synth $(STAGES)
+	$(BIN)/python -m ladder_dev.build_layers
+	$(BIN)/python -m ladder_dev.synth $(STAGES)
 
 bench: $(STAMP)
-	$(BIN)/python -m scripts.bench
+	$(BIN)/python -m ladder_dev.bench
 
 # A bounded mixed workload (60 s by default) on a local stack: figures, then invariants.
 soak: $(STAMP)
-	$(BIN)/python -m scripts.soak $(SOAK_ARGS)
+	$(BIN)/python -m ladder_dev.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(SCAN_VENV) .bench .build cdk.out .pytest_cache .ruff_cache .hypothesis

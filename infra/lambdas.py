@@ -1,12 +1,17 @@
 """How every ladder Lambda is built: the same layers, runtime, network and settings.
 
-The code is `functions/` and the two layers that `scripts/build_layers.py`
-built (no Docker: `Code.from_asset` only zips directories). Each function
+The code is `functions/` and the two layers that the layer build made (no
+Docker: `Code.from_asset` only zips directories). infra/ reads the build's
+manifest (`.build/lambda/manifest.json`) rather than running the build:
+`make synth` and CDK's app command (cdk.json) build first. Each function
 gets its own log group with the stage's retention, JSON logs, X-Ray tracing,
 arm64, and the environment that points `ladder.settings` at this stage.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
@@ -18,7 +23,20 @@ from infra.config import CONNECTIONS_METADATA, Connections, StageConfig
 from infra.encryption import log_group
 from infra.nag import CDK_DEPENDS_ON, acknowledge, skip_scan
 from infra.queues import dead_letter_queue
-from scripts.build_layers import LAMBDA, LAMBDA_PYTHON, build
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_MANIFEST = ROOT / ".build" / "lambda" / "manifest.json"
+
+
+def built_artifacts() -> tuple[str, dict[str, Path]]:
+    """The layer build's Python version and artifact directories."""
+    if not BUILD_MANIFEST.exists():
+        raise FileNotFoundError(
+            f"{BUILD_MANIFEST.relative_to(ROOT)} is missing: build the Lambda layers first "
+            "(make synth, or python -m ladder_dev.build_layers)"
+        )
+    manifest = json.loads(BUILD_MANIFEST.read_text())
+    return manifest["python"], {k: ROOT / v for k, v in manifest["artifacts"].items()}
 
 EXECUTION_ROLE_FINDINGS = (
     (
@@ -68,9 +86,9 @@ class LambdaKit(Construct):
         self.subnets = subnets
         self.security_group = security_group
         self.runtime = lambda_.Runtime.PYTHON_3_14
-        if self.runtime.name != f"python{LAMBDA_PYTHON}":  # compiled wheels fit one Python
-            raise ValueError(f"layers are built for python{LAMBDA_PYTHON}, not {self.runtime}")
-        built = build(LAMBDA)
+        python, built = built_artifacts()
+        if self.runtime.name != f"python{python}":  # compiled wheels fit one Python
+            raise ValueError(f"layers are built for python{python}, not {self.runtime}")
         self.code = lambda_.Code.from_asset(str(built["code"]), exclude=[".inputs-sha256"])
         self.layers = [
             lambda_.LayerVersion(

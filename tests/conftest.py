@@ -20,7 +20,7 @@ from ladder.db.migrations import migrate
 from ladder.db.roles import ROLES
 from ladder.resources import Resources
 from ladder.settings import DEV_JWT_SECRET, Settings
-from scripts.local_services import (
+from ladder_dev.local_services import (
     any_postgres,
     any_redis,
     delete_keys,
@@ -85,7 +85,7 @@ def aws(services: ExitStack) -> dict[str, str]:
     """An in-process moto server with the jobs queue and DLQ (redrive after 5 receives)."""
     from moto.server import ThreadedMotoServer
 
-    from scripts.dev import FAKE_AWS_CREDENTIALS, create_aws_resources
+    from ladder_dev.dev import FAKE_AWS_CREDENTIALS, create_aws_resources
 
     os.environ.update(FAKE_AWS_CREDENTIALS)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -179,7 +179,7 @@ def store(settings):
 @pytest.fixture
 def populated(client, writer, admin, db, resources):
     """Rows in every table, using every column type of the schema."""
-    from scripts.streaming import publish
+    from ladder_dev.streaming import publish
     from tests.helpers import create_player, record_match
 
     ids = [

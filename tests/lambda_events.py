@@ -6,7 +6,7 @@ import base64
 import json
 import uuid
 
-from scripts.local_services import LambdaContext
+from ladder_dev.local_services import LambdaContext
 
 __all__ = ["LambdaContext", "rest_event"]
 

@@ -44,7 +44,7 @@ class Synthesized:
 
 
 def synthesize(tmp_path_factory, stage: str, **context: str) -> Synthesized:
-    from scripts.synth import synth  # CDK (and its Node process) only for tests that synth
+    from ladder_dev.synth import synth  # CDK (and its Node process) only for tests that synth
 
     outdir = tmp_path_factory.mktemp(f"cdk-{stage}")
     template = synth(stage, outdir=str(outdir), deploy_id="test", **context)

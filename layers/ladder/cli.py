@@ -14,9 +14,12 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 
 from ladder.auth import KNOWN_SCOPES
 from ladder.cli_errors import CliError, explain
+
+COMMAND_ENTRY_POINTS = "ladder.commands"  # each: a callable given the subparsers to add to
 
 
 class _Parser(argparse.ArgumentParser):
@@ -196,29 +199,6 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_chaos(args: argparse.Namespace) -> int:
-    # The drills start local processes from a checkout (scripts/), which the
-    # Lambda layer does not ship: find the repository this package is installed from.
-    from pathlib import Path
-
-    try:
-        from scripts.chaos import run
-    except ModuleNotFoundError:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-        from scripts.chaos import run
-    from scripts.chaos.drills import DRILLS, FULL, SMALL
-
-    names = list(DRILLS) if args.drill == "all" else [args.drill]
-    kwargs = {"log_dir": Path(args.log_dir)} if args.log_dir else {}
-    reports = run(names, scale=SMALL if args.small else FULL, **kwargs)
-    for report in reports:
-        print(f"{report.drill}: {'PASS' if report.passed else 'FAIL'}")
-        for what, ok in report.checks:
-            if not ok:
-                print(f"  failed: {what}")
-    return 0 if all(r.passed for r in reports) else 1
-
-
 def _timestamp(raw: str):
     from datetime import UTC, datetime
 
@@ -233,19 +213,6 @@ def _timestamp(raw: str):
         return value.astimezone(UTC)
     except OverflowError:  # within a day of year 1 or 9999, shifted out of range
         raise argparse.ArgumentTypeError(f"{raw!r} is out of range ({example})") from None
-
-
-# Kept here, not imported from scripts.chaos, so `ladder --help` imports no drill code.
-DRILL_NAMES = (
-    "redis-restart",
-    "db-connections-killed",
-    "stream-task-killed",
-    "relay-killed",
-    "job-redelivery",
-    "backup-interrupted",
-    "redis-partition",
-    "postgres-partition",
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,17 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     anonymize_actions.add_parser("export", help="an anonymized backup; prints its id")
     anonymize.set_defaults(run=cmd_anonymize)
 
-    chaos = commands.add_parser(
-        "chaos", help="rehearse a failure against a disposable local stack; records the result"
-    )
-    chaos.add_argument(
-        "drill",
-        choices=[*DRILL_NAMES, "all"],
-        help="the fault to inject (all: every drill in turn)",
-    )
-    chaos.add_argument("--small", action="store_true", help="a smaller workload (as tests run)")
-    chaos.add_argument("--log-dir", help="where records go (default: docs/incident-logs)")
-    chaos.set_defaults(run=cmd_chaos, needs_database=False)
+    # Commands other installed packages add (the development tools add `chaos`): found
+    # through their entry points, so nothing of theirs ships where they are absent.
+    for entry in entry_points(group=COMMAND_ENTRY_POINTS):
+        entry.load()(commands)
     return parser
 
 

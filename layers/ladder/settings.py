@@ -5,7 +5,7 @@ CLI additionally reads `.ladder/dev.env`, written by `make dev`, for variables
 that are not set, so CLI commands act on the running local stack.
 
 The README's settings table is generated from this class
-(`python -m scripts.gen_docs`, checked by a test), so the two cannot drift.
+(`python -m ladder_dev.gen_docs`, checked by a test), so the two cannot drift.
 Inside Lambda or ECS, `get_settings` refuses development settings
 (`ladder.deployment`).
 """

@@ -28,8 +28,8 @@ from psycopg.conninfo import conninfo_to_dict
 
 from infra.config import CONNECTIONS_METADATA
 from ladder.db.roles import ROLES
-from scripts.dev import FAKE_AWS_CREDENTIALS, create_aws_resources
-from scripts.local_services import RedisProcess
+from ladder_dev.dev import FAKE_AWS_CREDENTIALS, create_aws_resources
+from ladder_dev.local_services import RedisProcess
 from tests.deployed.template_env import LocalEndpoints
 from tests.issuer import LocalIssuer
 from tests.synthesized import Synthesized

@@ -17,8 +17,8 @@ import boto3
 import httpx
 import pytest
 
-from scripts.local_services import free_port, wait_until
-from scripts.local_worker import sqs_event
+from ladder_dev.local_services import free_port, wait_until
+from ladder_dev.local_worker import sqs_event
 from tests.deployed.conftest import GAME_SERVER, OPERATOR, ROOT, ConnectionSampler, process_basics
 from tests.deployed.template_env import UnsubstitutedSetting
 from tests.helpers import assert_ratings_equal_replay

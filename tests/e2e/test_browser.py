@@ -14,8 +14,8 @@ import pytest
 import uvicorn
 
 from ladder.api.app import create_app
-from scripts.local_services import free_port
-from scripts.streaming import StreamServer
+from ladder_dev.local_services import free_port
+from ladder_dev.streaming import StreamServer
 from tests.conftest import bearer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.local_services import free_port
+from ladder_dev.local_services import free_port
 from tests.conftest import bearer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def start_stack(state_dir: Path, port: int, stream_port: int) -> subprocess.Pope
         LADDER_STREAM_METRICS_PORT="0",
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.dev"],
+        [sys.executable, "-m", "ladder_dev.dev"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -127,7 +127,7 @@ def test_dev_stack_serves_and_keeps_a_player_across_a_restart(tmp_path):
 def refused_start(state_dir: Path, api_port: int) -> subprocess.CompletedProcess:
     """`make dev` expected to refuse before starting anything."""
     return subprocess.run(
-        [sys.executable, "-m", "scripts.dev"],
+        [sys.executable, "-m", "ladder_dev.dev"],
         cwd=REPO,
         env={
             **os.environ,

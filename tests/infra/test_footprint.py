@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from scripts.build_layers import HOST, LAMBDA, build, unzipped_size
+from ladder_dev.build_layers import HOST, LAMBDA, build, unzipped_size
 
 LIMIT_MB = 100
 DEV_ONLY = ("pytest", "moto", "boto3", "botocore", "fakeredis", "hypothesis", "aws_cdk", "uvicorn")

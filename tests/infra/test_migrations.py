@@ -22,7 +22,7 @@ def test_the_trigger_runs_migrate_after_the_database_and_before_the_code(stage):
 
 
 def test_every_deploy_gives_the_migration_function_a_new_deploy_id(tmp_path):
-    from scripts.synth import synth
+    from ladder_dev.synth import synth
 
     ids = []
     for deploy in ("one", "two"):

@@ -83,13 +83,13 @@ def _emitted_emf_metrics() -> set[str]:
 def test_every_metric_the_code_emits_is_on_both_dashboards(stage):
     from ladder.events.stream_metrics import metric_names
     from ladder.observability import DASHBOARD_METRICS, ROUTE_METRICS
-    from scripts.gen_grafana import DASHBOARD, dashboard
+    from ladder_dev.gen_grafana import DASHBOARD, dashboard
 
     catalog = {name for names in DASHBOARD_METRICS.values() for name in names} | set(ROUTE_METRICS)
     assert _emitted_emf_metrics() == catalog  # nothing unlisted, nothing stale
     cloudwatch = stage.text(stage.props("AWS::CloudWatch::Dashboard")["DashboardBody"])
     grafana = dashboard()
-    assert json.loads(DASHBOARD.read_text()) == grafana, "run python -m scripts.gen_grafana"
+    assert json.loads(DASHBOARD.read_text()) == grafana, "run python -m ladder_dev.gen_grafana"
     targets = [t for panel in grafana["panels"] for t in panel["targets"]]
     charted = {t["metricName"] for t in targets if "metricName" in t}
     for name in catalog:

@@ -7,8 +7,8 @@ import boto3
 import pytest
 
 from ladder.settings import get_settings
-from scripts.dev import create_aws_resources
-from scripts.local_worker import poll_once
+from ladder_dev.dev import create_aws_resources
+from ladder_dev.local_worker import poll_once
 
 
 @pytest.fixture

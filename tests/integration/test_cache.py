@@ -7,7 +7,7 @@ import uuid
 from ladder.cache import Cache
 from ladder.leaderboard import leaderboard_page
 from ladder.observability import metrics
-from scripts.local_services import free_port
+from ladder_dev.local_services import free_port
 
 
 def test_concurrent_misses_compute_once_and_the_others_wait(redis_url, redis_prefix):

@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from scripts.local_services import free_port
+from ladder_dev.local_services import free_port
 
 LADDER = str(Path(sys.executable).parent / "ladder")
 
@@ -108,7 +108,7 @@ def test_an_export_without_a_salt(shell):
         (("backup",), ("required",)),
         (("backup", "verify"), ("id",)),
         (("token", "--scope", "ladder:root"), ("invalid choice",)),
-        (("chaos", "everything"), ("invalid choice",)),
+        (("chaos", "everything"), ("unknown drill",)),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(shell, args, words):

@@ -10,7 +10,7 @@ from psycopg.conninfo import conninfo_to_dict
 from ladder.cache import Cache
 from ladder.credentials import KEEPALIVES, database_conninfo, redis_password
 from ladder.settings import Settings
-from scripts.local_services import RedisProcess
+from ladder_dev.local_services import RedisProcess
 
 PROXY_URL = "postgresql://ladder_admin@ladder.proxy-abc.eu-west-1.rds.amazonaws.com:5532/ladder"
 

@@ -11,7 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ladder.events.log import EventLog, HistoryGone
 from ladder.events.relay import Publisher, stream_key
-from scripts.streaming import publish
+from ladder_dev.streaming import publish
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from scripts.local_services import LambdaContext
-from scripts.local_worker import poll_once, sqs_event
+from ladder_dev.local_services import LambdaContext
+from ladder_dev.local_worker import poll_once, sqs_event
 from tests.helpers import assert_ratings_equal_replay, create_player, record_match, stored_ratings
 from tests.integration.conftest import drain
 

@@ -2,7 +2,7 @@ import pytest
 
 from ladder.leaderboard import VERSION_KEY
 from ladder.resources import Resources
-from scripts.local_services import redis_server
+from ladder_dev.local_services import redis_server
 from tests.helpers import create_player, record_match
 
 
@@ -90,7 +90,7 @@ def test_ready_reports_postgres_down(settings, clean_state):
     from fastapi.testclient import TestClient
 
     from ladder.api.app import create_app
-    from scripts.local_services import free_port
+    from ladder_dev.local_services import free_port
 
     dead = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
     res = Resources.from_settings(

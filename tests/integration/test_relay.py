@@ -12,8 +12,8 @@ import redis
 from psycopg.rows import dict_row
 
 from ladder.events.relay import Publisher, Relay, stream_key, sweep
-from scripts.local_services import wait_until
-from scripts.streaming import StreamServer, publish, wait_published
+from ladder_dev.local_services import wait_until
+from ladder_dev.streaming import StreamServer, publish, wait_published
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 
@@ -131,7 +131,7 @@ def test_a_relay_wakes_on_commit_without_waiting_for_its_poll(settings):
 def test_the_scheduled_sweeper_lambda_publishes_leftovers(settings, store, monkeypatch, capsys):
     from functions import sweeper
     from ladder.settings import get_settings
-    from scripts.local_services import LambdaContext
+    from ladder_dev.local_services import LambdaContext
 
     for name, value in {
         "DATABASE_URL": settings.database_url,

@@ -2,7 +2,7 @@
 
 import json
 
-from scripts.soak import soak
+from ladder_dev.soak import soak
 
 
 def test_a_short_soak_loses_nothing_and_reports_each_route(tmp_path):

@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from ladder.events.relay import stream_key, sweep
-from scripts.local_services import wait_until
-from scripts.streaming import Sse, StreamServer, open_stream, publish, read_sse, wait_published
+from ladder_dev.local_services import wait_until
+from ladder_dev.streaming import Sse, StreamServer, open_stream, publish, read_sse, wait_published
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg
 
-from scripts.bench import Result, generate_ladder_sql
+from ladder_dev.bench import Result, generate_ladder_sql
 
 MATCHES = 3_000_000
 PLAYERS = 20_000
@@ -63,8 +63,8 @@ def bench_backup() -> list[Result]:
     from ladder.backup.store import Store
     from ladder.db.migrations import migrate
     from ladder.settings import Settings
-    from scripts.dev import FAKE_AWS_CREDENTIALS
-    from scripts.local_services import any_postgres, free_port, scratch_database
+    from ladder_dev.dev import FAKE_AWS_CREDENTIALS
+    from ladder_dev.local_services import any_postgres, free_port, scratch_database
 
     with ExitStack() as stack:
         server = stack.enter_context(any_postgres())

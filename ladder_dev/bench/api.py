@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 
-from scripts.bench import REPO, Result
+from ladder_dev.bench import REPO, Result
 
 FRAMEWORKS = (
     "import fastapi, mangum, psycopg, redis;"
@@ -99,7 +99,7 @@ def bench_handler_latency(stack: ExitStack) -> list[Result]:
     from ladder.auth import issue_dev_token
     from ladder.db.migrations import migrate
     from ladder.settings import DEV_JWT_SECRET, get_settings
-    from scripts.local_services import any_postgres, any_redis, delete_keys, scratch_database
+    from ladder_dev.local_services import any_postgres, any_redis, delete_keys, scratch_database
     from tests.lambda_events import LambdaContext, rest_event
 
     database_url = stack.enter_context(

@@ -1,7 +1,7 @@
 """SSE subscribers in their own process, so that parsing their events does not
 slow the process that times API requests (the soak test's load generator).
 
-    python -m scripts.subscribers <workdir> <count> <url> [<url> …]
+    python -m ladder_dev.subscribers <workdir> <count> <url> [<url> …]
 
 Subscriber i starts on url i mod n and resumes on the next ones. The process
 prints `ready` once all are connected, then waits for `<workdir>/expected.json`
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.chaos.stack import Subscriber
+from ladder_dev.chaos.stack import Subscriber
 
 
 def main(workdir: str, count: str, *urls: str) -> int:

@@ -23,16 +23,16 @@ from ladder.backup import backups
 from ladder.backup.store import Store
 from ladder.errors import NotFound
 from ladder.jobs.schedule import RECALCULATE, schedule_recalculation
-from scripts.bench import generate_ladder_sql
-from scripts.chaos.stack import (
+from ladder_dev.bench import generate_ladder_sql
+from ladder_dev.chaos.stack import (
     DrillStack,
     Subscriber,
     Workload,
     expected_events,
     ratings_equal_replay,
 )
-from scripts.local_services import wait_until
-from scripts.streaming import REPO
+from ladder_dev.local_services import wait_until
+from ladder_dev.streaming import REPO
 
 TOPICS = frozenset({"matches", "leaderboard"})
 
@@ -304,9 +304,9 @@ def _seed(stack: DrillStack, players: int, matches: int) -> None:
 
 
 def _deliver(stack: DrillStack, envelope: dict) -> subprocess.Popen:
-    """A worker process that receives `envelope` as an SQS message (scripts.chaos.deliver)."""
+    """A worker process that receives `envelope` as an SQS message (ladder_dev.chaos.deliver)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "scripts.chaos.deliver", json.dumps(envelope)],
+        [sys.executable, "-m", "ladder_dev.chaos.deliver", json.dumps(envelope)],
         cwd=REPO,
         env={**stack.env, "LADDER_JOBS_QUEUE_URL": ""},
         stdout=subprocess.PIPE,

@@ -24,7 +24,7 @@ import redis
 import redis.asyncio as aioredis
 from psycopg.rows import dict_row
 
-from scripts.bench import Result
+from ladder_dev.bench import Result
 
 SUBSCRIBERS = 2_000
 RATE = 200  # events per second
@@ -141,8 +141,8 @@ def bench_fanout() -> list[Result]:
     from ladder.db.migrations import migrate
     from ladder.events.relay import stream_key
     from ladder.settings import Settings
-    from scripts.local_services import any_postgres, any_redis, delete_keys, scratch_database
-    from scripts.streaming import StreamServer, publish, wait_published
+    from ladder_dev.local_services import any_postgres, any_redis, delete_keys, scratch_database
+    from ladder_dev.streaming import StreamServer, publish, wait_published
 
     with ExitStack() as stack:
         database_url = stack.enter_context(

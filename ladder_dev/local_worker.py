@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 
-from scripts.local_services import LambdaContext
+from ladder_dev.local_services import LambdaContext
 
 
 def sqs_event(messages: list[dict], queue_arn: str, region: str) -> dict:

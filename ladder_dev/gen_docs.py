@@ -1,6 +1,6 @@
 """Regenerate the README's tables from their single sources of truth.
 
-`python -m scripts.gen_docs` rewrites the blocks between
+`python -m ladder_dev.gen_docs` rewrites the blocks between
 `<!-- generated:NAME -->` and `<!-- /generated:NAME -->`; a test fails when
 the README is not what this would write.
 """

@@ -18,7 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ladder.events import write_event
-from scripts.local_services import free_port
+from ladder_dev.local_services import free_port
 
 REPO = Path(__file__).resolve().parents[1]  # the repository root
 

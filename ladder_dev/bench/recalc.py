@@ -14,7 +14,7 @@ from contextlib import ExitStack
 
 import psycopg
 
-from scripts.bench import Result, generate_ladder_sql
+from ladder_dev.bench import Result, generate_ladder_sql
 
 PLAYERS = 10_000
 MATCHES = 1_000_000
@@ -100,7 +100,7 @@ def bench_recalculation() -> list[Result]:
     from ladder.db.migrations import migrate
     from ladder.jobs.recalculate import recalculate
     from ladder.ratings import RatingRules
-    from scripts.local_services import any_postgres, scratch_database
+    from ladder_dev.local_services import any_postgres, scratch_database
 
     with ExitStack() as stack:
         url = stack.enter_context(scratch_database(stack.enter_context(any_postgres()), "recalc"))

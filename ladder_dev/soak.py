@@ -1,6 +1,6 @@
 """`make soak`: a bounded mixed workload against a local stack, then its figures and invariants.
 
-    python -m scripts.soak [--duration 60] [--max-matches 20000] [--writers 4] \\
+    python -m ladder_dev.soak [--duration 60] [--max-matches 20000] [--writers 4] \\
                            [--readers 4] [--pause 0.05] [--subscribers 50]
 
 The stack is the chaos drills' (scratch database, private Redis, moto, the API
@@ -28,14 +28,14 @@ from pathlib import Path
 
 import httpx
 
-from scripts.bench import RESULTS, Result
-from scripts.chaos.stack import (
+from ladder_dev.bench import RESULTS, Result
+from ladder_dev.chaos.stack import (
     DrillStack,
     Workload,
     expected_events,
     ratings_equal_replay,
 )
-from scripts.streaming import REPO
+from ladder_dev.streaming import REPO
 
 TOPICS = frozenset({"matches", "leaderboard"})
 IDLE_REQUESTS = 200
@@ -95,7 +95,7 @@ def soak(
         # Subscribers live in their own process, spread over both stream processes.
         with tempfile.TemporaryDirectory() as work:
             subscribers_process = subprocess.Popen(
-                [sys.executable, "-m", "scripts.subscribers", work, str(subscribers)]
+                [sys.executable, "-m", "ladder_dev.subscribers", work, str(subscribers)]
                 + [s.url for s in stack.streams],
                 cwd=REPO,
                 stdout=subprocess.PIPE,

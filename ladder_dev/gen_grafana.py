@@ -1,6 +1,6 @@
 """Generate infra/grafana/ladder.json: a Grafana dashboard of every metric ladder emits.
 
-    python -m scripts.gen_grafana
+    python -m ladder_dev.gen_grafana
 
 Two data sources, picked when the dashboard is imported: the stream service's
 Prometheus metrics from Amazon Managed Prometheus (one panel per collector in

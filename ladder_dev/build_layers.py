@@ -1,7 +1,7 @@
 """Build what Lambda runs: the deps layer, the core layer and the functions' code.
 
-    python -m scripts.build_layers            # for Lambda (arm64, the runtime's Python)
-    python -m scripts.build_layers --host     # for this machine (the footprint test)
+    python -m ladder_dev.build_layers            # for Lambda (arm64, the runtime's Python)
+    python -m ladder_dev.build_layers --host     # for this machine (the footprint test)
 
 No Docker: pip installs wheels for the target platform with `--platform
 --only-binary=:all:`, so nothing is compiled and the result is the same on
@@ -14,13 +14,18 @@ handlers import it only where they call AWS.
 
     .build/<target>/deps/python/…        layers/requirements.txt
     .build/<target>/core/python/ladder/…  layers/ladder
-    .build/<target>/code/functions/…      functions/*.py
+    .build/<target>/code/functions/…      functions/*.py (the Lambdas' entry points)
+    .build/<target>/manifest.json         what was built, for whom (infra/ reads it)
+
+CDK's app command (cdk.json) and `make synth` run this first; infra/ never
+imports it, it reads the manifest.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -33,6 +38,9 @@ REQUIREMENTS = ROOT / "layers" / "requirements.txt"
 CORE = ROOT / "layers" / "ladder"
 FUNCTIONS = ROOT / "functions"
 STAMP = ".inputs-sha256"
+MANIFEST = "manifest.json"
+# The image's entry point, not a Lambda's: it stays out of the functions' code.
+IMAGE_ONLY = ("stream.py",)
 
 # The Lambda runtime the stacks deploy (infra/config.py reads these too).
 LAMBDA_PYTHON = "3.14"
@@ -112,6 +120,8 @@ def _install_deps(tmp: Path, target: Target) -> None:
 
 def _copy_tree(src: Path, dest: Path, pattern: str = "**/*") -> None:
     for path in _files(src, pattern):
+        if path.name in IMAGE_ONLY and src == FUNCTIONS:
+            continue
         to = dest / path.relative_to(src)
         to.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, to)
@@ -134,7 +144,13 @@ def build(target: Target = LAMBDA) -> dict[str, Path]:
     }
     for name, did in ran.items():
         print(f"{target.name}/{name}: {'built' if did else 'unchanged, reused'}", file=sys.stderr)
-    return {"deps": deps, "core": core, "code": code}
+    built = {"deps": deps, "core": core, "code": code}
+    manifest = {
+        "python": LAMBDA_PYTHON if target is LAMBDA else None,
+        "artifacts": {name: str(path.relative_to(ROOT)) for name, path in built.items()},
+    }
+    (target.root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return built
 
 
 def unzipped_size(directory: Path) -> int:

@@ -1,6 +1,6 @@
 """`make synth`: build the Lambda layers, then synthesize each stage offline.
 
-    python -m scripts.synth [stage …]     # default: prod staging pr-0
+    python -m ladder_dev.synth [stage …]     # default: prod staging pr-0
 
 No Docker and no AWS credentials: layers come from pip wheels, the stream
 image is only staged (built at deploy), and cdk-nag runs as a validation
@@ -14,6 +14,7 @@ import sys
 import time
 
 from infra.stage import build_app
+from ladder_dev.build_layers import LAMBDA, build
 
 DEFAULT_STAGES = ("prod", "staging", "pr-0")
 # Offline synth names what a deploy gets from the CLI and from its operator: a
@@ -25,6 +26,7 @@ EXAMPLE_CERTIFICATE = "arn:aws:acm:us-east-1:111111111111:certificate/example-of
 
 def synth(stage: str, outdir: str | None = None, **context: str) -> dict:
     """Synthesize `stage` (offline defaults unless `context` names them); returns its template."""
+    build(LAMBDA)  # infra reads what it built (reused when its inputs are unchanged)
     offline = {"region": OFFLINE_REGION}
     if stage == "prod":
         offline["certificate_arn"] = EXAMPLE_CERTIFICATE

@@ -21,7 +21,7 @@ from contextlib import ExitStack
 
 import httpx
 
-from scripts.bench import Result
+from ladder_dev.bench import Result
 
 CLIENTS = 2_000
 EVENTS = 20_000
@@ -109,8 +109,8 @@ def _settled_rss(server, start_kib: int, timeout: float = 30) -> int:
 def bench_replay_abuse() -> list[Result]:
     from ladder.db.migrations import migrate
     from ladder.settings import Settings
-    from scripts.local_services import any_postgres, any_redis, delete_keys, scratch_database
-    from scripts.streaming import StreamServer, publish, wait_published
+    from ladder_dev.local_services import any_postgres, any_redis, delete_keys, scratch_database
+    from ladder_dev.streaming import StreamServer, publish, wait_published
 
     with ExitStack() as stack:
         database_url = stack.enter_context(

@@ -16,7 +16,7 @@ import sys
 from contextlib import ExitStack, suppress
 from pathlib import Path
 
-from scripts.local_services import embedded_postgres, free_port, redis_server
+from ladder_dev.local_services import embedded_postgres, free_port, redis_server
 
 STATE_DIR = Path(os.environ.get("LADDER_DEV_DIR") or ".ladder")
 API_PORT = int(os.environ.get("LADDER_DEV_API_PORT", "8000"))
@@ -153,7 +153,7 @@ def start_job_worker(stack: ExitStack, queue_url: str) -> None:
     import boto3
 
     from functions import jobs
-    from scripts.local_worker import run_worker
+    from ladder_dev.local_worker import run_worker
 
     stop = threading.Event()
     client = boto3.client("sqs")
@@ -168,7 +168,7 @@ def start_schedules(stack: ExitStack) -> None:
     """Invoke the scheduled Lambdas' handlers on their schedules, in threads."""
     import threading
 
-    from scripts.local_services import LambdaContext
+    from ladder_dev.local_services import LambdaContext
 
     stop = threading.Event()
 

@@ -23,7 +23,7 @@ import socket
 import struct
 import threading
 
-from scripts.local_services import free_port
+from ladder_dev.local_services import free_port
 
 CHUNK = 65536
 

@@ -29,15 +29,15 @@ import psycopg
 
 from ladder.auth import issue_dev_token
 from ladder.settings import DEV_JWT_SECRET, Settings
-from scripts.chaos.faultproxy import FaultProxy
-from scripts.local_services import (
+from ladder_dev.chaos.faultproxy import FaultProxy
+from ladder_dev.local_services import (
     RedisProcess,
     any_postgres,
     free_port,
     scratch_database,
     wait_until,
 )
-from scripts.streaming import REPO, Sse, StreamServer, open_stream, read_sse
+from ladder_dev.streaming import REPO, Sse, StreamServer, open_stream, read_sse
 
 
 class ApiServer:
@@ -112,7 +112,7 @@ class DrillStack:
         self._exit.callback(lambda: (os.environ.clear(), os.environ.update(saved)))
 
         from ladder.maintenance import prepare_database
-        from scripts.dev import FAKE_AWS_CREDENTIALS, create_aws_resources
+        from ladder_dev.dev import FAKE_AWS_CREDENTIALS, create_aws_resources
 
         server = self._exit.enter_context(any_postgres())
         self.database_url = self._exit.enter_context(scratch_database(server, "chaos"))
@@ -182,7 +182,7 @@ class DrillStack:
 
         import functions.jobs
         from ladder.settings import get_settings
-        from scripts.local_worker import run_worker
+        from ladder_dev.local_worker import run_worker
 
         # The jobs Lambda's handler builds its resources from the environment at import.
         os.environ.update(self.env)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from scripts.chaos.drills import DRILLS, FULL, DrillReport, Scale
-from scripts.chaos.record import INCIDENT_LOGS, append
+from ladder_dev.chaos.drills import DRILLS, FULL, DrillReport, Scale
+from ladder_dev.chaos.record import INCIDENT_LOGS, append
 
 
 def run(

@@ -1,5 +1,5 @@
 """One SQS delivery of a job message to the jobs Lambda's handler, in its own process
-(so a drill can kill it): `python -m scripts.chaos.deliver '<envelope json>'`.
+(so a drill can kill it): `python -m ladder_dev.chaos.deliver '<envelope json>'`.
 
 Exits 0 when the handler reported no batch item failure, 1 otherwise.
 """
@@ -8,8 +8,8 @@ import json
 import sys
 import uuid
 
-from scripts.local_services import LambdaContext
-from scripts.local_worker import sqs_event
+from ladder_dev.local_services import LambdaContext
+from ladder_dev.local_worker import sqs_event
 
 
 def main(envelope: str) -> int:

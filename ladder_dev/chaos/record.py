@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scripts.chaos.drills import DrillReport
-from scripts.streaming import REPO
+from ladder_dev.chaos.drills import DrillReport
+from ladder_dev.streaming import REPO
 
 INCIDENT_LOGS = REPO / "docs" / "incident-logs"
 

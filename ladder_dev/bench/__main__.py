@@ -7,7 +7,7 @@ import sys
 from contextlib import ExitStack
 from dataclasses import asdict
 
-from scripts.bench import REPO, RESULTS, Result, api, backup, recalc, stream, stream_abuse
+from ladder_dev.bench import REPO, RESULTS, Result, api, backup, recalc, stream, stream_abuse
 
 
 def main() -> int:
