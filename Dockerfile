@@ -7,6 +7,7 @@ WORKDIR /app
 COPY layers/requirements.txt layers/requirements-stream.txt layers/
 RUN pip install --only-binary=:all: -r layers/requirements-stream.txt
 COPY layers/ladder layers/ladder
+COPY layers/ladder_stream layers/ladder_stream
 COPY functions functions
 ENV PYTHONPATH=/app/layers
 RUN useradd --system --uid 10001 ladder

@@ -29,8 +29,8 @@ from constructs import Construct
 from infra.config import StageConfig
 from infra.queues import dead_letter_queue
 from infra.realtime import EMF_NAMESPACE
-from ladder.events.stream_metrics import metric_names
 from ladder.observability import DASHBOARD_METRICS, NAMESPACE, ROUTE_METRICS, SERVICE
+from ladder_stream.metrics import metric_names
 
 DIMENSIONS = {"service": SERVICE}
 

@@ -4,7 +4,7 @@
 
 Two data sources, picked when the dashboard is imported: the stream service's
 Prometheus metrics from Amazon Managed Prometheus (one panel per collector in
-`ladder.events.stream_metrics`), and the Lambdas' EMF metrics from CloudWatch
+`ladder_stream.metrics`), and the Lambdas' EMF metrics from CloudWatch
 (the rows of `ladder.observability.DASHBOARD_METRICS`, and the per-route API
 metrics). Both lists come from the code, so a new metric gets a panel by
 rerunning this; a test fails while the committed file is stale.
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from prometheus_client.metrics import MetricWrapperBase
 
-from ladder.events import stream_metrics
 from ladder.observability import DASHBOARD_METRICS, NAMESPACE, ROUTE_METRICS, SERVICE
+from ladder_stream import metrics as stream_metrics
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "infra" / "grafana" / "ladder.json"
 PROMETHEUS = {"type": "prometheus", "uid": "${prometheus}"}

@@ -28,17 +28,15 @@ LOCK_MS = 2000  # the single-flight lock expires by itself if its holder dies
 class Cache:
     def __init__(
         self,
-        url: str,
+        connect: Callable[[], redis.Redis],
         *,
         prefix: str = "ladder:",
-        timeout: float = 0.25,
         retry_after: float = 5.0,
-        password: Callable[[], str | None] = lambda: None,
     ) -> None:
-        self.url = url
-        self._password = password
+        """`connect` makes the client on first use (`ladder.redis_clients`), so a cold
+        start that never touches the cache fetches no AUTH token."""
+        self._connect = connect
         self.prefix = prefix
-        self._timeout = timeout
         self._retry_after = retry_after
         self._client: redis.Redis | None = None
         self._bypass_until = 0.0
@@ -49,14 +47,7 @@ class Cache:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = redis.Redis.from_url(
-                        self.url,
-                        password=self._password(),
-                        socket_timeout=self._timeout,
-                        socket_connect_timeout=self._timeout,
-                        health_check_interval=30,
-                        decode_responses=True,
-                    )
+                    self._client = self._connect()
         return self._client
 
     def key(self, name: str) -> str:

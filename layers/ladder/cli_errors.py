@@ -23,11 +23,11 @@ def explain(exc: BaseException) -> str:
 
     from ladder.db import DatabaseUnavailable
     from ladder.db.migrations import MigrationError
-    from ladder.errors import ProblemError
+    from ladder.errors import LadderError
 
     if isinstance(exc, CliError | MigrationError):
         return _first_line(exc)
-    if isinstance(exc, ProblemError):
+    if isinstance(exc, LadderError):
         return exc.detail
     if isinstance(exc, DatabaseUnavailable | psycopg.OperationalError):
         return (

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from ladder.auth import TokenVerifier
 from ladder.cache import Cache
-from ladder.credentials import redis_password
 from ladder.db import Database
 from ladder.ratings import RatingRules
+from ladder.redis_clients import redis_client
 from ladder.settings import Settings
 
 
@@ -34,11 +34,9 @@ class Resources:
                 timeout=settings.db_connect_timeout,
             ),
             cache=Cache(
-                settings.redis_url,
+                lambda: redis_client(settings, timeout=settings.redis_timeout),
                 prefix=settings.redis_prefix,
-                timeout=settings.redis_timeout,
                 retry_after=settings.redis_retry_after,
-                password=lambda: redis_password(settings),
             ),
             rules=RatingRules.from_settings(settings),
             verifier=TokenVerifier(

@@ -81,9 +81,9 @@ def _emitted_emf_metrics() -> set[str]:
 
 
 def test_every_metric_the_code_emits_is_on_both_dashboards(stage):
-    from ladder.events.stream_metrics import metric_names
     from ladder.observability import DASHBOARD_METRICS, ROUTE_METRICS
     from ladder_dev.gen_grafana import DASHBOARD, dashboard
+    from ladder_stream.metrics import metric_names
 
     catalog = {name for names in DASHBOARD_METRICS.values() for name in names} | set(ROUTE_METRICS)
     assert _emitted_emf_metrics() == catalog  # nothing unlisted, nothing stale

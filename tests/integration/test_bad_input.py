@@ -10,11 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ladder.errors import PROBLEM_TYPES, BadRequest, ProblemError
-from ladder.events.sse import parse_last_event_id
+from ladder.errors import BadRequest, LadderError
+from ladder.problems import ERROR_TYPES, PROBLEM_TYPES
 from ladder.leaderboard import LeaderboardCursor
 from ladder.matches import MatchCursor
 from ladder.pagination import decode_cursor, encode_cursor
+from ladder_stream.sse import parse_last_event_id
 from tests.conftest import bearer
 from tests.helpers import create_player, record_match
 from tests.lambda_events import LambdaContext, rest_event
@@ -105,19 +106,22 @@ def test_a_body_over_64_kib_is_a_413_before_auth(client):
 
 
 def test_every_problem_type_is_served_by_the_api(client):
-    for slug, description in PROBLEM_TYPES.items():
+    for slug, kind in PROBLEM_TYPES.items():
         served = client.get(f"/problems/{slug}")
         assert served.status_code == 200, slug
         assert served.json() == {
             "type": f"http://testserver/problems/{slug}",
-            "description": description,
+            "title": kind.title,
+            "status": kind.status,
+            "description": kind.description,
         }
     assert_problem(client.get("/problems/nonsense"), 404)
-    errors = [ProblemError]
-    while errors:  # every error class, however deep, names a declared type
+    errors = [LadderError]
+    while errors:  # every error class callers see, however deep, is mapped to a type
         error = errors.pop()
-        assert error.slug in PROBLEM_TYPES, error
+        assert error in ERROR_TYPES or error is LadderError, error
         errors.extend(error.__subclasses__())
+    assert set(ERROR_TYPES.values()) <= set(PROBLEM_TYPES)
 
 
 def test_behind_api_gateway_problem_types_carry_the_stage(lambda_api):

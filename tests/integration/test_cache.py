@@ -7,11 +7,18 @@ import uuid
 from ladder.cache import Cache
 from ladder.leaderboard import leaderboard_page
 from ladder.observability import metrics
+from ladder.redis_clients import redis_client
+from ladder.settings import Settings
 from ladder_dev.local_services import free_port
 
 
+def cache_at(url: str, timeout: float = 0.25, **kwargs) -> Cache:
+    """A cache as `Resources` makes one, on the Redis at `url`."""
+    return Cache(lambda: redis_client(Settings(REDIS_URL=url), timeout=timeout), **kwargs)
+
+
 def test_concurrent_misses_compute_once_and_the_others_wait(redis_url, redis_prefix):
-    cache = Cache(redis_url, prefix=redis_prefix)
+    cache = cache_at(redis_url, prefix=redis_prefix)
     name = f"page-{uuid.uuid4()}"
     computed, served = [], []
     start = threading.Barrier(8)
@@ -39,7 +46,7 @@ def test_concurrent_misses_compute_once_and_the_others_wait(redis_url, redis_pre
 
 
 def test_a_waiter_computes_itself_when_the_holder_never_delivers(redis_url, redis_prefix):
-    cache = Cache(redis_url, prefix=redis_prefix)
+    cache = cache_at(redis_url, prefix=redis_prefix)
     name = f"page-{uuid.uuid4()}"
     cache.client.set(cache.key(f"{name}:computing"), "1", px=2000)  # a holder that died
     started = time.monotonic()
@@ -49,7 +56,7 @@ def test_a_waiter_computes_itself_when_the_holder_never_delivers(redis_url, redi
 
 
 def test_reads_fail_open_while_redis_is_down():
-    cache = Cache(f"redis://127.0.0.1:{free_port()}/0", timeout=0.1, retry_after=30)
+    cache = cache_at(f"redis://127.0.0.1:{free_port()}/0", timeout=0.1, retry_after=30)
     assert cache.get_or_compute("page", 60, lambda: "from postgres") == (
         "from postgres",
         "fail-open",

@@ -9,6 +9,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ladder.cache import Cache
 from ladder.credentials import KEEPALIVES, database_conninfo, redis_password
+from ladder.redis_clients import redis_client
 from ladder.settings import Settings
 from ladder_dev.local_services import RedisProcess
 
@@ -62,14 +63,16 @@ def redis_with_auth():
 
 
 def test_the_cache_authenticates_with_the_token(redis_with_auth):
-    cache = Cache(redis_with_auth, password=lambda: "tok3n")
+    settings = Settings(REDIS_URL=redis_with_auth, redis_password="tok3n")
+    cache = Cache(lambda: redis_client(settings, timeout=0.25))
     cache.set_json("k", {"v": 1}, ttl=60)
     assert cache.get_json("k") == {"v": 1}
     cache.close()
 
 
 def test_a_wrong_token_fails_open_instead_of_failing_requests(redis_with_auth):
-    cache = Cache(redis_with_auth, password=lambda: "wrong")
+    settings = Settings(REDIS_URL=redis_with_auth, redis_password="wrong")
+    cache = Cache(lambda: redis_client(settings, timeout=0.25))
     cache.set_json("k", {"v": 1}, ttl=60)  # no exception: the cache is bypassed
     assert cache.get_json("k") is None
     cache.close()

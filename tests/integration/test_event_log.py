@@ -9,9 +9,9 @@ import redis.asyncio as aioredis
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from ladder.events.log import EventLog, HistoryGone
 from ladder.events.relay import Publisher, stream_key
 from ladder_dev.streaming import publish
+from ladder_stream.log import EventLog, HistoryGone
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 

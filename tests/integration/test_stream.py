@@ -204,8 +204,8 @@ def test_an_idle_live_read_is_not_an_outage(settings):
     5 s equals the block)."""
     import asyncio
 
-    from ladder.events.hub import BLOCK_MS
-    from ladder.events.service import stream_redis_client
+    from ladder_stream.app import stream_redis_client
+    from ladder_stream.hub import BLOCK_MS
 
     async def idle_read() -> list:
         client = stream_redis_client(settings)
@@ -269,10 +269,10 @@ def test_a_live_reader_behind_redis_without_progress_is_reported_stalled(setting
 
     from psycopg_pool import AsyncConnectionPool
 
-    from ladder.events import hub as hub_module
-    from ladder.events.hub import Hub
-    from ladder.events.log import EventLog
-    from ladder.events.service import stream_redis_client
+    from ladder_stream import hub as hub_module
+    from ladder_stream.app import stream_redis_client
+    from ladder_stream.hub import Hub
+    from ladder_stream.log import EventLog
 
     monkeypatch.setattr(hub_module, "STALL_SECONDS", 0.3)
 

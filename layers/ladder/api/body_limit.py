@@ -8,7 +8,9 @@ limit is refused without reading at all.
 
 from __future__ import annotations
 
-from ladder.api.problems import problem_response
+from starlette.requests import Request
+
+from ladder.api.problems import problem_response, public_base_url
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -39,16 +41,10 @@ class BodyLimit:
         await self.app(scope, _replay(bytes(body), receive), send)
 
     async def _refuse(self, scope, send) -> None:
-        from starlette.requests import Request
-
-        from ladder.api.problems import public_base_url
-
         response = problem_response(
             public_base_url(Request(scope)),
-            413,
-            "Payload too large",
-            f"request bodies are at most {self.max_bytes} bytes",
             "payload-too-large",
+            f"request bodies are at most {self.max_bytes} bytes",
         )
         await response(scope, None, send)
 

@@ -1,7 +1,7 @@
-"""RFC 9457 problem+json for every error the API returns.
+"""The API's errors as RFC 9457 problem+json, mapped by `ladder.problems`.
 
-Bad input of any kind must be a 4xx with a clear detail; only our own
-failures are 5xx, and those are logged with the request's correlation id.
+Bad input of any kind is a 4xx with a clear detail; only our own failures are
+5xx, and those are logged with the request's correlation id.
 """
 
 from __future__ import annotations
@@ -14,11 +14,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ladder.db import DatabaseUnavailable
-from ladder.errors import PROBLEM_TYPES, ProblemError
 from ladder.observability import logger
+from ladder.problems import (
+    ERROR_TYPES,
+    MEDIA_TYPE,
+    PROBLEM_TYPES,
+    error_detail,
+    headers_for,
+    problem_body,
+    slug_of,
+)
 
-MEDIA_TYPE = "application/problem+json"
+# What Starlette raises itself (routing), as problem types.
+HTTP_PROBLEMS = {404: "not-found", 405: "method-not-allowed"}
 
 
 def public_base_url(request: Request) -> str:
@@ -33,46 +41,20 @@ def public_base_url(request: Request) -> str:
 
 
 def problem_response(
-    base_url: str,
-    status: int,
-    title: str,
-    detail: str,
-    slug: str,
-    headers: dict | None = None,
-    **extra: Any,
+    base_url: str, slug: str, detail: str, headers: dict | None = None, **extra: Any
 ) -> JSONResponse:
-    """A problem+json response whose `type` is `<base_url>problems/<slug>`, which the API
-    serves (`GET /problems/{slug}`)."""
-    if slug not in PROBLEM_TYPES:
-        raise ValueError(f"undeclared problem type {slug!r}: add it to PROBLEM_TYPES")
-    body = {
-        "type": f"{base_url.rstrip('/')}/problems/{slug}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
+    body = problem_body(base_url, slug, detail, **extra)
     return JSONResponse(
-        jsonable_encoder(body), status_code=status, media_type=MEDIA_TYPE, headers=headers
+        jsonable_encoder(body),
+        status_code=body["status"],
+        media_type=MEDIA_TYPE,
+        headers=headers or headers_for(slug),
     )
 
 
-def problem(
-    request: Request,
-    status: int,
-    title: str,
-    detail: str,
-    slug: str,
-    headers: dict | None = None,
-    **extra: Any,
-) -> JSONResponse:
+def problem(request: Request, slug: str, detail: str, **extra: Any) -> JSONResponse:
     """A problem+json answer to `request`, its type served by this API."""
-    base = public_base_url(request)
-    return problem_response(base, status, title, detail, slug, headers, **extra)
-
-
-# What Starlette raises itself (routing), as problem types.
-HTTP_PROBLEMS = {404: ("Not found", "not-found"), 405: ("Method not allowed", "method-not-allowed")}
+    return problem_response(public_base_url(request), slug, detail, **extra)
 
 
 def _validation_detail(errors: list[dict]) -> tuple[str, list[dict]]:
@@ -85,43 +67,30 @@ def _validation_detail(errors: list[dict]) -> tuple[str, list[dict]]:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ProblemError)
-    async def on_problem(request: Request, exc: ProblemError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        if exc.status == 503:
-            headers = {"Retry-After": "5"}
-        return problem(
-            request, exc.status, exc.title, exc.detail, exc.slug, headers, **exc.extensions
-        )
-
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
-            detail = "the request body is not valid JSON"
-            return problem(request, 400, "Malformed JSON", detail, "bad-json")
+            return problem(request, "bad-json", "the request body is not valid JSON")
         detail, described = _validation_detail(errors)
-        return problem(request, 422, "Invalid request", detail, "invalid-request", errors=described)
+        return problem(request, "invalid-request", detail, errors=described)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title, slug = HTTP_PROBLEMS.get(exc.status_code, ("Bad request", "bad-request"))
-        return problem(request, exc.status_code, title, str(exc.detail), slug, exc.headers)
+        slug = HTTP_PROBLEMS.get(exc.status_code, "bad-request")
+        return problem_response(public_base_url(request), slug, str(exc.detail), exc.headers)
 
-    @app.exception_handler(DatabaseUnavailable)
-    async def on_db_down(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
-        logger.error("database unavailable", error=str(exc))
-        return problem(
-            request,
-            503,
-            "Service unavailable",
-            "the database is not answering; retry later",
-            "unavailable",
-            {"Retry-After": "5"},
-        )
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        """An error through `ladder.problems`: ours by their class, anything else a 500."""
+        slug = slug_of(exc)
+        if slug == "internal":
+            logger.exception("unhandled error")
+        elif PROBLEM_TYPES[slug].status == 503:
+            logger.error("a dependency is unavailable", error=str(exc))
+        detail, extra = error_detail(exc)
+        return problem(request, slug, detail, **extra)
 
-    @app.exception_handler(Exception)
-    async def on_bug(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error")
-        detail = "an unexpected error occurred"
-        return problem(request, 500, "Internal error", detail, "internal")
+    # Each mapped class gets its handler (Starlette answers those and carries on);
+    # `Exception` last, for bugs (logged, then re-raised to the server after the 500).
+    for error in (*ERROR_TYPES, Exception):
+        app.add_exception_handler(error, on_error)

@@ -1,5 +1,6 @@
 """Postgres access: the connection pool and the migrations."""
 
-from ladder.db.connection import Database, DatabaseUnavailable
+from ladder.db.connection import Database
+from ladder.db.errors import DatabaseUnavailable
 
 __all__ = ["Database", "DatabaseUnavailable"]

@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ladder.credentials import database_conninfo
+from ladder.db.errors import DatabaseUnavailable
 from ladder.observability import logger
 
 T = TypeVar("T")
@@ -33,10 +34,6 @@ def _lost(conn: psycopg.Connection) -> bool:
     connection killed during a pipeline (executemany) can surface first as "cannot
     exit pipeline mode" with only libpq's status saying so."""
     return conn.broken or conn.pgconn.status == psycopg.pq.ConnStatus.BAD
-
-
-class DatabaseUnavailable(Exception):
-    """Postgres did not answer in time; the API turns this into a 503."""
 
 
 class Database:

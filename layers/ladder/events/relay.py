@@ -29,8 +29,9 @@ import psycopg
 import redis
 from psycopg.rows import dict_row
 
-from ladder.credentials import database_conninfo, redis_password
+from ladder.credentials import database_conninfo
 from ladder.observability import logger
+from ladder.redis_clients import redis_client
 from ladder.settings import Settings
 
 RELAY_LOCK_KEY = 0x6C61646465725F72  # "ladder_r"
@@ -49,15 +50,9 @@ def stream_entry(row: dict) -> dict[str, str]:
     return {"type": row["type"], "topics": ",".join(row["topics"]), "data": row["data"]}
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.redis_url,
-        password=redis_password(settings),
-        decode_responses=True,
-        socket_timeout=10,  # a half-open socket fails the call instead of hanging it
-        socket_connect_timeout=5,
-        socket_keepalive=True,
-    )
+# Seconds a relay call to Redis may take (a batch of XADDs): beyond, the pass fails
+# and the relay starts over.
+REDIS_TIMEOUT = 10.0
 
 
 def stream_key(settings: Settings) -> str:
@@ -204,7 +199,7 @@ class Relay:
         """Campaign, lead and recover until `stop` is set: whatever ends a pass (a lost
         connection, or anything else), the relay logs it, counts it and starts over,
         so the thread never ends while the process runs."""
-        client = redis_client(self.settings)
+        client = redis_client(self.settings, timeout=REDIS_TIMEOUT)
         while not stop.is_set():
             try:
                 with _connect(self.settings) as conn:
@@ -254,7 +249,7 @@ def sweep(settings: Settings) -> PublishStats | None:
     with _connect(settings) as conn:
         if not _try_lock(conn):
             return None
-        client = redis_client(settings)
+        client = redis_client(settings, timeout=REDIS_TIMEOUT)
         try:
             stats = Publisher(conn, client, settings).publish_pending()
         finally:

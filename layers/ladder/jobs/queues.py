@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from ladder.db import Database
-from ladder.errors import NotFound, ProblemError
+from ladder.errors import NotFound
+from ladder.jobs.errors import QueueUnavailable
 from ladder.jobs.schedule import sqs_client
 from ladder.settings import Settings
 
 QUEUE_NAMES = ("jobs",)
-
-
-class QueueUnavailable(ProblemError):
-    status, title, slug = 503, "Queue unavailable", "queue-unavailable"
 
 
 def _urls(settings: Settings, name: str) -> tuple[str, str | None]:

@@ -42,6 +42,7 @@ from psycopg.types.json import Jsonb
 
 from ladder.db import Database
 from ladder.events import write_event
+from ladder.jobs.errors import LeaseLost, RecalculationBusy
 from ladder.jobs.schedule import RECALCULATE
 from ladder.observability import logger
 from ladder.ratings import RatingRules, rate_values
@@ -60,14 +61,6 @@ MATCH_COLUMNS = (
     "id, seq, to_char(played_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
     " player_a, player_b, score_a"
 )
-
-
-class RecalculationBusy(Exception):
-    """Another recalculation holds the lease; this job should run later."""
-
-
-class LeaseLost(Exception):
-    """This job's lease lapsed and another job took it: its results must not be applied."""
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,12 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from ladder.jobs.recalculate import Point, RecalculationBusy, recalculate
+from ladder.jobs.errors import RecalculationBusy, UnknownJobType
+from ladder.jobs.recalculate import Point, recalculate
 from ladder.jobs.schedule import BACKUP, INVALIDATE_CACHE, RECALCULATE, Envelope
 from ladder.leaderboard import invalidate_leaderboard
 from ladder.observability import MetricUnit, logger, metrics
 from ladder.resources import Resources
-
-
-class UnknownJobType(ValueError):
-    """A message whose type no handler declares: it fails into the DLQ."""
 
 
 @dataclass(frozen=True)

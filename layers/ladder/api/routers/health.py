@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from ladder.api.deps import resources
 from ladder.api.problems import problem, public_base_url
-from ladder.errors import PROBLEM_TYPES
+from ladder.problems import PROBLEM_TYPES
 from ladder.resources import Resources
 
 router = APIRouter(tags=["health"])
@@ -34,18 +34,20 @@ def ready(request: Request, res: Resources = Depends(resources)) -> JSONResponse
     failed = [name for name, state in checks.items() if state != "ok"]
     if failed:
         detail = f"not answering: {', '.join(failed)}"
-        return problem(request, 503, "Not ready", detail, "not-ready", checks=checks)
+        return problem(request, "not-ready", detail, checks=checks)
     return JSONResponse({"status": "ready", "checks": checks})
 
 
 @router.get("/problems/{slug}", summary="What a problem type means (the `type` of errors)")
 def problem_type(slug: str, request: Request) -> JSONResponse:
     if slug not in PROBLEM_TYPES:
-        detail = f"no problem type {slug!r}"
-        return problem(request, 404, "Not found", detail, "not-found")
+        return problem(request, "not-found", f"no problem type {slug!r}")
+    kind = PROBLEM_TYPES[slug]
     return JSONResponse(
         {
             "type": f"{public_base_url(request)}problems/{slug}",
-            "description": PROBLEM_TYPES[slug],
+            "title": kind.title,
+            "status": kind.status,
+            "description": kind.description,
         }
     )

@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from ladder.events.log import EventLog, StreamEvent
 from ladder.observability import logger
+from ladder_stream.log import EventLog, StreamEvent
 
 # Sentinels a subscriber's queue can carry instead of an event.
 DROPPED = "dropped"  # the client fell too far behind

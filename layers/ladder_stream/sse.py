@@ -14,10 +14,10 @@ import re
 from collections.abc import AsyncIterator
 
 from ladder.errors import BadRequest
-from ladder.events import stream_metrics as m
-from ladder.events.hub import Hub, Subscriber
-from ladder.events.log import EventLog, HistoryGone, StreamEvent
 from ladder.observability import logger
+from ladder_stream import metrics as m
+from ladder_stream.hub import Hub, Subscriber
+from ladder_stream.log import EventLog, HistoryGone, StreamEvent
 
 RETRY_MS = 3000
 REPLAY_WRITE = 16 * 1024  # bytes of history frames per write to a resuming client
