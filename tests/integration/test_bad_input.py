@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ladder.errors import BadRequest, LadderError
-from ladder.problems import ERROR_TYPES, PROBLEM_TYPES
 from ladder.leaderboard import LeaderboardCursor
 from ladder.matches import MatchCursor
 from ladder.pagination import decode_cursor, encode_cursor
+from ladder.problems import ERROR_TYPES, PROBLEM_TYPES
 from ladder_stream.sse import parse_last_event_id
 from tests.conftest import bearer
 from tests.helpers import create_player, record_match
