@@ -1,7 +1,7 @@
 """Scheduled backup (nightly) and restore drill (weekly), invoked by EventBridge Scheduler."""
 
-from ladder.backup.backups import create_backup
 from ladder.backup.drill import run_drill
+from ladder.backup.dump import create_backup
 from ladder.backup.retention import apply_retention
 from ladder.backup.store import Store
 from ladder.observability import MetricUnit, logger, metrics

@@ -11,8 +11,8 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from ladder.jobs.envelope import Envelope
 from ladder.jobs.runner import run_job
-from ladder.jobs.schedule import Envelope
 from ladder.observability import logger, metrics
 from ladder.resources import Resources
 from ladder.settings import get_settings

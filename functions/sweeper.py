@@ -12,11 +12,12 @@
 
 from functools import cache
 
-from ladder.backup.backups import latest_backup_age
+from ladder.backup.manifest import latest_backup_age
 from ladder.backup.store import Store
 from ladder.events.relay import sweep
 from ladder.idempotency import prune_idempotency_records
-from ladder.jobs.schedule import dispatch_pending, fail_abandoned
+from ladder.jobs.dispatch import dispatch_pending
+from ladder.jobs.store import fail_abandoned
 from ladder.observability import MetricUnit, logger, metrics
 from ladder.resources import Resources
 from ladder.settings import get_settings
@@ -36,9 +37,7 @@ def handler(event, context):
     stats = sweep(resources.settings)
     jobs = dispatch_pending(resources.db, resources.settings)
     abandoned = fail_abandoned(resources.db)
-    pruned = prune_idempotency_records(
-        resources.db, resources.settings.idempotency_retention_hours
-    )
+    pruned = prune_idempotency_records(resources.db, resources.settings.idempotency_retention_hours)
     metrics.add_metric(name="JobsRedispatched", unit=MetricUnit.Count, value=jobs)
     try:
         age = latest_backup_age(backup_store())

@@ -38,6 +38,7 @@ def built_artifacts() -> tuple[str, dict[str, Path]]:
     manifest = json.loads(BUILD_MANIFEST.read_text())
     return manifest["python"], {k: ROOT / v for k, v in manifest["artifacts"].items()}
 
+
 EXECUTION_ROLE_FINDINGS = (
     (
         "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"

@@ -59,7 +59,8 @@ def _reset_hwm() -> None:
 
 
 def bench_backup() -> list[Result]:
-    from ladder.backup.backups import create_backup, restore_backup
+    from ladder.backup.dump import create_backup
+    from ladder.backup.restore import restore_backup
     from ladder.backup.store import Store
     from ladder.db.migrations import migrate
     from ladder.settings import Settings

@@ -24,7 +24,7 @@ GENERATE = generate_ladder_sql(PLAYERS, MATCHES)
 
 
 def _floor(conn: psycopg.Connection) -> float:
-    from ladder.jobs.recalculate import MATCH_COLUMNS
+    from ladder.ratings.recalculation import MATCH_COLUMNS
 
     conn.execute("CREATE TABLE floor_history (LIKE rating_history INCLUDING ALL)")
     started = time.perf_counter()
@@ -62,7 +62,7 @@ def _floor(conn: psycopg.Connection) -> float:
 
 def _naive(conn: psycopg.Connection) -> float:
     """One SELECT and one UPDATE per player per match, with its history INSERTs."""
-    from ladder.ratings import RatingRules, rate_values
+    from ladder.ratings.elo import RatingRules, rate_values
 
     rules = RatingRules()
     matches = conn.execute(
@@ -98,8 +98,8 @@ def _naive(conn: psycopg.Connection) -> float:
 def bench_recalculation() -> list[Result]:
     from ladder.db import Database
     from ladder.db.migrations import migrate
-    from ladder.jobs.recalculate import recalculate
-    from ladder.ratings import RatingRules
+    from ladder.ratings.elo import RatingRules
+    from ladder.ratings.recalculation import recalculate
     from ladder_dev.local_services import any_postgres, scratch_database
 
     with ExitStack() as stack:

@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 import httpx
 import psycopg
 
-from ladder.backup import backups
+from ladder.backup import dump, restore, verify
+from ladder.backup.manifest import list_backups
 from ladder.backup.store import Store
 from ladder.errors import NotFound
-from ladder.jobs.schedule import RECALCULATE, schedule_recalculation
+from ladder.jobs.envelope import RECALCULATE
+from ladder.jobs.store import schedule_recalculation
 from ladder_dev.bench import generate_ladder_sql
 from ladder_dev.chaos.stack import (
     DrillStack,
@@ -413,26 +415,26 @@ def backup_interrupted(scale: Scale) -> DrillReport:
         ]
         report.measured["objects left by the killed backup"] = len(keys)
         report.check("it left no manifest", not any(k.endswith("/manifest.json") for k in keys))
-        report.check("it is not listed", backups.list_backups(store) == [])
+        report.check("it is not listed", list_backups(store) == [])
         partial = {k.split("/")[1] for k in keys}
         refused = True
         for backup_id in partial:
             try:
-                backups.restore_backup(store, backup_id, stack.database_url)
+                restore.restore_backup(store, backup_id, stack.database_url)
                 refused = False
             except NotFound:
                 pass
             except Exception:  # it got as far as a restore: not refused for the right reason
                 refused = False
         report.check("a restore of it is refused", refused)
-        manifest = backups.create_backup(stack.database_url, store)
+        manifest = dump.create_backup(stack.database_url, store)
         clock.mark("next backup done")
-        verified = backups.verify_backup(store, manifest.id)
+        verified = verify.verify_backup(store, manifest.id)
         clock.mark("next backup verified")
         report.check("the next backup succeeds and verifies", verified["ok"])
         report.check(
             "only the complete backup is listed",
-            [b["id"] for b in backups.list_backups(store)] == [manifest.id],
+            [b["id"] for b in list_backups(store)] == [manifest.id],
         )
     return report
 

@@ -452,7 +452,7 @@ def expected_events(stack: DrillStack, topics: frozenset[str]) -> list[int]:
 
 def ratings_equal_replay(stack: DrillStack) -> tuple[bool, float]:
     """Every player's rating and games equal a replay of the non-voided matches."""
-    from ladder.ratings import RatingRules, replay
+    from ladder.ratings.elo import RatingRules, replay
 
     matches = stack.sql(
         "SELECT player_a, player_b, score_a FROM matches WHERE NOT voided ORDER BY played_at, seq"

@@ -73,7 +73,8 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_recalc(args: argparse.Namespace) -> int:
     import time
 
-    from ladder.jobs.schedule import dispatch, schedule_recalculation
+    from ladder.commands import OPERATOR, request_recalculation
+    from ladder.jobs.store import job_status
     from ladder.progress import progress
     from ladder.resources import Resources
     from ladder.settings import get_settings
@@ -81,12 +82,7 @@ def cmd_recalc(args: argparse.Namespace) -> int:
     settings = get_settings()
     res = Resources.from_settings(settings)
     try:
-        job_id = res.db.run(
-            lambda conn: schedule_recalculation(
-                conn, from_played_at=args.since, from_seq=0 if args.since else None
-            )
-        )
-        dispatch(res.db, settings, [job_id])
+        job_id = request_recalculation(res, OPERATOR, args.since).body["job_id"]
         print(f"recalculation job {job_id}")
         if args.no_wait:
             return 0
@@ -97,11 +93,7 @@ def cmd_recalc(args: argparse.Namespace) -> int:
             )
         with progress("recalculating") as bar:
             while True:
-                job = res.db.run(
-                    lambda conn: conn.execute(
-                        "SELECT status, progress, error, result FROM jobs WHERE id = %s", (job_id,)
-                    ).fetchone()
-                )
+                job = job_status(res.db, job_id)
                 bar.update(job["progress"], job["status"])
                 if job["status"] in ("succeeded", "failed"):
                     break
@@ -137,7 +129,8 @@ def cmd_queues(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from ladder.backup import backups
+    from ladder.backup import dump, restore, verify
+    from ladder.backup.manifest import list_backups
     from ladder.backup.store import Store
     from ladder.progress import progress
     from ladder.settings import get_settings
@@ -145,7 +138,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     settings = get_settings()
     store = Store(settings)
     if args.action == "list":
-        for b in backups.list_backups(store):
+        for b in list_backups(store):
             verified = b["last_verification"]
             check = "unverified" if verified is None else ("ok" if verified["ok"] else "FAILED")
             print(
@@ -156,18 +149,18 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return 0
     if args.action == "create":
         with progress("backup") as bar:
-            manifest = backups.create_backup(settings.database_url, store, report=bar.update)
+            manifest = dump.create_backup(settings.database_url, store, report=bar.update)
         print(manifest.id)
         return 0
     if args.action == "verify":
         with progress(f"verify {args.id}") as bar:
-            result = backups.verify_backup(store, args.id, report=bar.update)
+            result = verify.verify_backup(store, args.id, report=bar.update)
         for problem in result["problems"]:
             print(problem, file=sys.stderr)
         print("ok" if result["ok"] else "FAILED")
         return 0 if result["ok"] else 1
     with progress(f"restore {args.id}") as bar:
-        backups.restore_backup(
+        restore.restore_backup(
             store,
             args.id,
             args.target_url,

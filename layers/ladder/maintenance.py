@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import psycopg
 
+from ladder.commands import adopt_rating_rules
 from ladder.credentials import bootstrap_conninfo
 from ladder.db.migrations import migrate
 from ladder.db.roles import bootstrap_roles
-from ladder.jobs.rules import sync_rating_rules
-from ladder.jobs.schedule import dispatch
 from ladder.resources import Resources
 from ladder.settings import Settings
 
@@ -23,9 +22,7 @@ def prepare_database(settings: Settings) -> dict:
     applied = migrate(settings.database_url)
     resources = Resources.from_settings(settings)
     try:
-        job_id = sync_rating_rules(resources.db, resources.rules)
-        if job_id is not None:
-            dispatch(resources.db, settings, [job_id])
+        job_id = adopt_rating_rules(resources)
     finally:
         resources.close()
     return {"applied": applied, "recalculation": job_id}

@@ -12,12 +12,11 @@ from pydantic import BaseModel, Field
 from ladder.db import Database
 from ladder.errors import Conflict, NotFound, Unprocessable
 from ladder.events import write_event
-from ladder.idempotency import IdempotentResult, run_idempotent
-from ladder.jobs.schedule import schedule_recalculation
+from ladder.jobs.store import schedule_recalculation
 from ladder.models import Match, Page, RatingHistoryEntry
 from ladder.pagination import decode_cursor, encode_cursor
 from ladder.players import ensure_player_exists
-from ladder.ratings import RatingRules, Standing, rate
+from ladder.ratings.elo import RatingRules, Standing, rate
 from ladder.times import UtcTime
 
 BIGINT_MAX = 2**63 - 1
@@ -57,40 +56,15 @@ def _match_from_row(row: dict) -> Match:
 
 
 def record_match(
-    db: Database,
-    report: MatchReport,
-    *,
-    principal: str,
-    idempotency_key: str,
-    rules: RatingRules,
-    max_future_skew: timedelta,
-) -> tuple[IdempotentResult, list[UUID]]:
-    """Rate and store a match in one transaction, once per idempotency key.
-
-    Returns the response and the jobs it scheduled (to dispatch after commit).
-    """
-    scheduled: dict[str, list[UUID]] = {"jobs": []}
-
-    def work(conn: psycopg.Connection) -> tuple[int, dict]:
-        match, is_late = _rate_and_store(conn, report, rules, max_future_skew)
-        # A late match is rated at once; a recalculation from its point
-        # restores replay order.
-        scheduled["jobs"] = (
-            [schedule_recalculation(conn, from_played_at=match.played_at, from_seq=match.seq)]
-            if is_late
-            else []
-        )
-        return 201, match.model_dump(mode="json")
-
-    result = run_idempotent(
-        db,
-        principal=principal,
-        key=idempotency_key,
-        operation="POST /v1/matches",
-        request=report.model_dump(mode="json"),
-        work=work,
-    )
-    return result, [] if result.replayed else scheduled["jobs"]
+    conn: psycopg.Connection, report: MatchReport, rules: RatingRules, max_future_skew: timedelta
+) -> tuple[Match, list[UUID]]:
+    """In the caller's transaction, rate and store a match; returns it and the jobs it
+    scheduled (a late match is rated at once, and a recalculation from its point
+    restores replay order)."""
+    match, is_late = _rate_and_store(conn, report, rules, max_future_skew)
+    if not is_late:
+        return match, []
+    return match, [schedule_recalculation(conn, from_played_at=match.played_at, from_seq=match.seq)]
 
 
 def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:

@@ -6,25 +6,27 @@ import uuid
 from uuid import UUID
 
 import psycopg
+from pydantic import BaseModel
 
 from ladder.db import Database
 from ladder.errors import Conflict, NotFound
 from ladder.events import write_event
 from ladder.models import Player
-from ladder.ratings import RatingRules
+from ladder.ratings.elo import RatingRules
 
 PLAYER_COLUMNS = "id, handle, display_name, rating, games, created_at"
 HANDLE_PATTERN = r"^[a-z0-9_]{3,32}$"  # as stored (lower case); the schema checks it too
 
 
-def insert_player(
-    conn: psycopg.Connection,
-    *,
-    handle: str,
-    display_name: str,
-    email: str | None,
-    rules: RatingRules,
-) -> Player:
+class NewPlayer(BaseModel):
+    """A registration, as validated at the edge (`handle` lower-case)."""
+
+    handle: str
+    display_name: str
+    email: str | None = None
+
+
+def insert_player(conn: psycopg.Connection, new: NewPlayer, rules: RatingRules) -> Player:
     """Register a player at the initial rating in the caller's transaction; `Conflict` if
     the handle is taken."""
     try:
@@ -32,10 +34,10 @@ def insert_player(
             row = conn.execute(
                 f"INSERT INTO players (id, handle, display_name, email, rating)"
                 f" VALUES (%s, %s, %s, %s, %s) RETURNING {PLAYER_COLUMNS}",
-                (uuid.uuid4(), handle.lower(), display_name, email, rules.initial),
+                (uuid.uuid4(), new.handle.lower(), new.display_name, new.email, rules.initial),
             ).fetchone()
     except psycopg.errors.UniqueViolation:
-        raise Conflict(f"handle {handle.lower()!r} is taken") from None
+        raise Conflict(f"handle {new.handle.lower()!r} is taken") from None
     player = Player.model_validate(row)
     write_event(conn, "player.created", player)
     return player

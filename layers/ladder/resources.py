@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ladder.auth import TokenVerifier
 from ladder.cache import Cache
 from ladder.db import Database
-from ladder.ratings import RatingRules
+from ladder.ratings.elo import RatingRules
 from ladder.redis_clients import redis_client
 from ladder.settings import Settings
 

@@ -7,8 +7,8 @@ import pytest
 from psycopg.rows import dict_row
 
 from ladder.anonymize.export import export_anonymized, find_values, unclassified_columns
-from ladder.backup.backups import restore_backup
 from ladder.backup.catalog import tables
+from ladder.backup.restore import restore_backup
 from ladder.db.migrations import migrate
 
 pytestmark = pytest.mark.usefixtures("clean_state")

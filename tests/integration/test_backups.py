@@ -3,17 +3,14 @@
 import psycopg
 import pytest
 
-from ladder.backup import backups as backup_module
-from ladder.backup.backups import (
-    checksums_match,
-    create_backup,
-    list_backups,
-    restore_backup,
-    verify_backup,
-)
+from ladder.backup import dump
 from ladder.backup.drill import run_drill
+from ladder.backup.dump import create_backup
+from ladder.backup.manifest import list_backups, load_manifest
+from ladder.backup.restore import restore_backup
 from ladder.backup.retention import backups_to_keep
 from ladder.backup.store import CorruptObject
+from ladder.backup.verify import checksums_match, verify_backup
 from ladder.errors import Conflict, NotFound
 
 pytestmark = pytest.mark.usefixtures("clean_state")
@@ -45,14 +42,14 @@ def test_backup_then_restore_gives_identical_data(store, settings, populated, cr
 def test_an_interrupted_backup_leaves_no_manifest_and_does_not_exist(
     store, settings, populated, monkeypatch
 ):
-    real_dump = backup_module._dump_table
+    real_dump = dump._dump_table
 
     def failing_dump(conn, store_, backup_id, table, rewrite):
         if table.name == "matches":
             raise ConnectionError("network went away mid-upload")
         return real_dump(conn, store_, backup_id, table, rewrite)
 
-    monkeypatch.setattr(backup_module, "_dump_table", failing_dump)
+    monkeypatch.setattr(dump, "_dump_table", failing_dump)
     with pytest.raises(ConnectionError):
         create_backup(settings.database_url, store, backup_id="20260101T000000000000Z")
     assert not store.exists("backups/20260101T000000000000Z/manifest.json")
@@ -134,7 +131,7 @@ def test_the_cli_creates_lists_verifies_and_restores(
         assert main(["backup", "verify", backup_id]) == 0
         target = create_database("cli_restore")
         assert main(["backup", "restore", backup_id, "--target-url", target]) == 0
-        assert checksums_match(target, backup_module.load_manifest(store, backup_id)) == []
+        assert checksums_match(target, load_manifest(store, backup_id)) == []
     finally:
         get_settings.cache_clear()
 
@@ -142,8 +139,8 @@ def test_the_cli_creates_lists_verifies_and_restores(
 def test_admin_backups_start_a_backup_job_and_list_complete_backups(
     client, admin, writer, resources
 ):
+    from ladder.jobs.envelope import Envelope
     from ladder.jobs.runner import run_job
-    from ladder.jobs.schedule import Envelope
 
     assert client.post("/v1/admin/backups", headers=writer).status_code == 403
     started = client.post("/v1/admin/backups", headers=admin)
@@ -172,7 +169,7 @@ def test_a_200_mb_table_is_backed_up_with_bounded_memory(store, settings, db):
     assert size > 200 * 1024 * 1024
     script = """
 import json, sys
-from ladder.backup.backups import create_backup
+from ladder.backup.dump import create_backup
 from ladder.backup.store import Store
 from ladder.settings import Settings
 def kib(field):
@@ -226,7 +223,8 @@ def test_the_newest_complete_backups_age_ignores_exports_and_unfinished_ones(
 ):
     from datetime import timedelta
 
-    from ladder.backup.backups import create_backup, latest_backup_age
+    from ladder.backup.dump import create_backup
+    from ladder.backup.manifest import latest_backup_age
 
     assert latest_backup_age(store) is None
     manifest = create_backup(settings.database_url, store)

@@ -73,10 +73,16 @@ def test_backup_create_prints_only_the_id_and_verify_accepts_it(shell, populated
     assert listed.stdout.startswith(backup_id)
 
 
-def test_restoring_over_a_database_with_data_is_refused(shell, settings, populated):
+def test_restoring_over_a_database_with_data_is_refused(
+    shell, settings, populated, create_database
+):
     backup_id = shell("backup", "create").stdout.strip()
-    refused = shell("backup", "restore", backup_id, "--target-url", settings.database_url)
+    target = create_database("cli_restore")
+    assert shell("backup", "restore", backup_id, "--target-url", target).returncode == 0
+    refused = shell("backup", "restore", backup_id, "--target-url", target)
     one_line_error(refused, 1, "not empty", "--force")
+    live = shell("backup", "restore", backup_id, "--target-url", settings.database_url, "--force")
+    one_line_error(live, 1, "live database")
 
 
 def test_an_unknown_backup_id(shell):

@@ -154,7 +154,7 @@ def test_voiding_a_match_recalculates_without_it(api, jobs, queues, db, writer, 
 
 
 def test_a_full_recalculation_over_in_order_matches_changes_nothing(resources, db, client, writer):
-    from ladder.jobs.recalculate import recalculate
+    from ladder.ratings.recalculation import recalculate
 
     ids = [create_player(client, writer, f"order_{i}")["id"] for i in range(6)]
     for i in range(60):
@@ -183,7 +183,7 @@ def test_writes_during_a_recalculation_are_not_lost(resources, db, client, write
     """Writes between the replay's snapshot and its commit: one committed before the apply
     (replayed on top), the rest racing the apply (they wait for its lock, then rate on the
     new ratings). Every one is stored and counted, and ratings equal a replay."""
-    from ladder.jobs.recalculate import recalculate
+    from ladder.ratings.recalculation import recalculate
 
     ids = [create_player(client, writer, f"busy_{i}")["id"] for i in range(8)]
     for i in range(400):
@@ -223,8 +223,8 @@ def test_a_match_committed_after_the_snapshot_below_its_watermark_is_not_lost(
 ):
     """Seqs are taken before commit: a match can commit after the replay's snapshot with a
     seq below the highest one the snapshot saw. The apply must notice and include it."""
-    from ladder.jobs.recalculate import recalculate
     from ladder.matches import MatchReport, _rate_and_store
+    from ladder.ratings.recalculation import recalculate
 
     ids = [create_player(client, writer, f"gap_{i}")["id"] for i in range(4)]
     with psycopg.connect(database_url, row_factory=dict_row) as pending:
@@ -254,8 +254,8 @@ def test_a_match_committed_after_the_snapshot_below_its_watermark_is_not_lost(
 def test_a_second_recalculation_waits_for_the_first_without_failing(
     jobs, settings, queues, db, resources
 ):
-    from ladder.jobs.recalculate import take_lease
-    from ladder.jobs.schedule import dispatch_pending
+    from ladder.jobs.dispatch import dispatch_pending
+    from ladder.jobs.store import take_lease
 
     running, waiting = uuid.uuid4(), uuid.uuid4()
     db.execute(
@@ -328,7 +328,7 @@ def test_queue_stats_and_redrive(api, jobs, settings, queues, admin):
 def test_changed_rating_rules_schedule_a_full_recalculation(resources, db, client, writer):
     from dataclasses import replace
 
-    from ladder.jobs.rules import sync_rating_rules
+    from ladder.ratings.rules import sync_rating_rules
 
     assert sync_rating_rules(resources.db, resources.rules) is None  # a new installation
     a, b = (
@@ -343,7 +343,8 @@ def test_changed_rating_rules_schedule_a_full_recalculation(resources, db, clien
 
 
 def test_a_failed_recalculation_frees_the_lease_for_the_next(resources, db):
-    from ladder.jobs.recalculate import recalculate, take_lease
+    from ladder.jobs.store import take_lease
+    from ladder.ratings.recalculation import recalculate
 
     failing, next_one = uuid.uuid4(), uuid.uuid4()
 
@@ -362,8 +363,8 @@ def test_a_void_and_a_missed_match_in_the_same_window_cannot_cancel_out(
     resources, db, client, writer, database_url
 ):
     """A count of the range would match (one voided, one missed): the digest does not."""
-    from ladder.jobs.recalculate import Point, recalculate
     from ladder.matches import MatchReport, _rate_and_store, void_match
+    from ladder.ratings.recalculation import Point, recalculate
 
     ids = [create_player(client, writer, f"cancel_{i}")["id"] for i in range(4)]
     skew = timedelta(minutes=5)
@@ -412,7 +413,7 @@ def test_a_match_before_the_start_recorded_during_a_recalculation_keeps_its_rati
 ):
     """Its players have no match in the recalculated range, so it is not late for them and
     schedules nothing; the recalculation must not overwrite them from its snapshot."""
-    from ladder.jobs.recalculate import Point, recalculate
+    from ladder.ratings.recalculation import Point, recalculate
 
     ids = [create_player(client, writer, f"before_{i}")["id"] for i in range(4)]
     now = datetime.now(UTC)
@@ -439,7 +440,7 @@ def test_a_match_before_the_start_recorded_during_a_recalculation_keeps_its_rati
 
 
 def test_a_job_whose_worker_vanished_is_marked_failed(resources, db):
-    from ladder.jobs.schedule import fail_abandoned
+    from ladder.jobs.store import fail_abandoned
 
     lost, alive = uuid.uuid4(), uuid.uuid4()
     db.execute(

@@ -157,7 +157,7 @@ def test_the_scheduled_sweeper_lambda_publishes_leftovers(settings, store, monke
         }
         assert_log_is_whole(settings, 30)
         # With a backup in the bucket, the sweeper reports its age for the alarm.
-        from ladder.backup.backups import create_backup
+        from ladder.backup.dump import create_backup
 
         create_backup(settings.database_url, store)
         capsys.readouterr()

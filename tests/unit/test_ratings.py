@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ladder.ratings import RatingRules, Standing, expected_score, k_factor, rate, replay
+from ladder.ratings.elo import RatingRules, Standing, expected_score, k_factor, rate, replay
 
 RULES = RatingRules()
 ratings = st.floats(min_value=100, max_value=3500, allow_nan=False)

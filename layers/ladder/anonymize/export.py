@@ -17,7 +17,8 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from ladder.anonymize.policy import FAKE, HASH, KEEP, NULL, PERSONAL_COLUMNS, POLICY, SCRUB_JSON
-from ladder.backup.backups import PREFIX, BackupManifest, _gunzip_chunks, create_backup
+from ladder.backup.dump import create_backup
+from ladder.backup.manifest import PREFIX, BackupManifest, gunzip_chunks
 from ladder.backup.store import Store
 from ladder.credentials import database_conninfo
 
@@ -178,7 +179,7 @@ def find_values(store: Store, manifest: BackupManifest, values: set[str]) -> lis
     found = []
     for entry in manifest.tables:
         with store.download_verified(entry.key, entry.sha256) as spool:
-            if any(_line_has(line, values) for line in _lines(_gunzip_chunks(spool))):
+            if any(_line_has(line, values) for line in _lines(gunzip_chunks(spool))):
                 found.append(entry.key)
     return found
 

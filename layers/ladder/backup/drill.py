@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
-from ladder.backup.backups import checksums_match, list_backups, restore_backup
+from ladder.backup.manifest import list_backups
+from ladder.backup.restore import restore_backup
 from ladder.backup.store import Store
+from ladder.backup.verify import checksums_match
 from ladder.credentials import database_conninfo
 from ladder.observability import MetricUnit, logger, metrics
 

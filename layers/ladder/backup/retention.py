@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ladder.backup.backups import PREFIX
+from ladder.backup.manifest import PREFIX
 from ladder.backup.store import Store
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ladder.db import Database
 from ladder.errors import NotFound
+from ladder.jobs import store
+from ladder.jobs.dispatch import sqs_client
 from ladder.jobs.errors import QueueUnavailable
-from ladder.jobs.schedule import sqs_client
 from ladder.settings import Settings
 
 QUEUE_NAMES = ("jobs",)
@@ -33,16 +34,7 @@ def queue_stats(settings: Settings, db: Database) -> list[dict]:
     client = sqs_client(settings)
     # SQS reports the oldest message's age only as a CloudWatch metric; the
     # jobs table knows when each waiting job was sent, which is the same fact.
-    (oldest,) = db.run(
-        lambda conn: (
-            conn.execute(
-                "SELECT extract(epoch FROM now() - min(dispatched_at)) AS age FROM jobs"
-                " WHERE status = 'queued' AND dispatched_at IS NOT NULL"
-            )
-            .fetchone()
-            .values()
-        )
-    )
+    oldest = store.oldest_waiting_age(db)
     stats = []
     for name in QUEUE_NAMES:
         url, dlq_url = _urls(settings, name)
@@ -50,7 +42,7 @@ def queue_stats(settings: Settings, db: Database) -> list[dict]:
             {
                 "name": name,
                 **_depths(client, url),
-                "oldest_age_s": None if oldest is None else round(float(oldest), 3),
+                "oldest_age_s": None if oldest is None else round(oldest, 3),
                 "dlq_depth": _depths(client, dlq_url)["visible"] if dlq_url else None,
             }
         )

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
-from psycopg.types.json import Jsonb
-
+from ladder import commands
+from ladder.jobs import store
+from ladder.jobs.envelope import BACKUP, INVALIDATE_CACHE, RECALCULATE, Envelope
 from ladder.jobs.errors import RecalculationBusy, UnknownJobType
-from ladder.jobs.recalculate import Point, recalculate
-from ladder.jobs.schedule import BACKUP, INVALIDATE_CACHE, RECALCULATE, Envelope
 from ladder.leaderboard import invalidate_leaderboard
 from ladder.observability import MetricUnit, logger, metrics
+from ladder.ratings.recalculation import Point
 from ladder.resources import Resources
 
 
@@ -31,23 +31,12 @@ class Job:
     resources: Resources
 
     def progress(self, fraction: float) -> None:
-        self.resources.db.run(
-            lambda conn: conn.execute(
-                "UPDATE jobs SET progress = %s, heartbeat_at = now() WHERE id = %s",
-                (fraction, self.id),
-            )
-        )
+        store.record_progress(self.resources.db, self.id, fraction)
 
 
 def _recalculate(job: Job) -> dict:
-    result = recalculate(
-        job.resources.db,
-        job.resources.rules,
-        job_id=job.id,
-        start=Point.from_payload(job.payload.get("from")),
-        progress=job.progress,
-    )
-    invalidate_leaderboard(job.resources.cache)
+    start = Point.from_payload(job.payload.get("from"))
+    result = commands.run_recalculation(job.resources, job.id, start, job.progress)
     if result["seconds"] > 0:
         metrics.add_metric(
             name="RecalculatedMatchesPerSecond",
@@ -63,7 +52,7 @@ def _invalidate_cache(job: Job) -> dict:
 
 
 def _backup(job: Job) -> dict:
-    from ladder.backup.backups import create_backup
+    from ladder.backup.dump import create_backup
     from ladder.backup.store import Store
 
     settings = job.resources.settings
@@ -82,46 +71,13 @@ HANDLERS: dict[str, Callable[[Job], dict]] = {
 }
 
 
-def _claim(resources: Resources, envelope: Envelope) -> dict | None:
-    """Mark the job running; None if it already succeeded (a duplicate delivery)."""
-
-    def work(conn):
-        conn.execute(
-            "INSERT INTO jobs (id, type, payload, dispatched_at) VALUES (%s, %s, %s, now())"
-            " ON CONFLICT (id) DO NOTHING",
-            (envelope.id, envelope.type, Jsonb(envelope.payload)),
-        )
-        return conn.execute(
-            "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(),"
-            " heartbeat_at = now(), error = NULL WHERE id = %s AND status <> 'succeeded'"
-            " RETURNING type, payload",
-            (envelope.id,),
-        ).fetchone()
-
-    return resources.db.run(work)
-
-
-def _defer(resources: Resources, job_id: UUID, reason: str) -> None:
-    """Back to the queue without counting as a failure: the message is consumed, and the
-    sweeper sends the job again (within a minute or two) as it does any undispatched job.
-    Meanwhile it stays `queued`, so new requests still merge into it."""
-    logger.info("job deferred", job_id=str(job_id), reason=reason)
-    resources.db.run(
-        lambda conn: conn.execute(
-            "UPDATE jobs SET status = 'queued', dispatched_at = NULL, error = %s"
-            " WHERE id = %s AND status = 'running'",
-            (f"waiting: {reason}", job_id),
-        )
-    )
-
-
 def run_job(resources: Resources, envelope: Envelope) -> dict | None:
     """Run one delivered job; raises on failure so the queue retries (then DLQs) it."""
     handler = HANDLERS.get(envelope.type)
     if handler is None:
         metrics.add_metric(name="JobFailures", unit=MetricUnit.Count, value=1)
         raise UnknownJobType(f"no handler for job type {envelope.type!r}")
-    claimed = _claim(resources, envelope)
+    claimed = store.claim(resources.db, envelope)
     if claimed is None:
         logger.info("job already succeeded; skipping the duplicate", job_id=str(envelope.id))
         return None
@@ -130,26 +86,16 @@ def run_job(resources: Resources, envelope: Envelope) -> dict | None:
     try:
         result = handler(job)
     except RecalculationBusy as busy:
-        _defer(resources, envelope.id, str(busy))
+        # Back to the queue without counting as a failure: the message is consumed,
+        # and the sweeper sends the job again within a minute or two.
+        logger.info("job deferred", job_id=str(envelope.id), reason=str(busy))
+        store.defer(resources.db, envelope.id, str(busy))
         return None
     except Exception as exc:
         metrics.add_metric(name="JobFailures", unit=MetricUnit.Count, value=1)
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        resources.db.run(
-            lambda conn: conn.execute(
-                "UPDATE jobs SET status = 'failed', error = %s, finished_at = now()"
-                " WHERE id = %s AND status <> 'succeeded'",
-                (error, envelope.id),
-            )
-        )
+        store.mark_failed(resources.db, envelope.id, f"{type(exc).__name__}: {exc}")
         raise
-    resources.db.run(
-        lambda conn: conn.execute(
-            "UPDATE jobs SET status = 'succeeded', progress = 1, finished_at = now(),"
-            " result = coalesce(result, %s) WHERE id = %s",
-            (Jsonb(result), envelope.id),
-        )
-    )
+    store.record_success(resources.db, envelope.id, result)
     metrics.add_metric(
         name="JobDuration", unit=MetricUnit.Seconds, value=time.monotonic() - started
     )

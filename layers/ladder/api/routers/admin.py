@@ -1,4 +1,4 @@
-"""/v1/admin: recalculations, jobs, queues (all need ladder:admin)."""
+"""/v1/admin: recalculations, jobs, queues, backups (all need ladder:admin)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,15 @@ from uuid import UUID
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from ladder.api.deps import require_scope, resources
+from ladder import commands
+from ladder.api.deps import Admin, ResourcesDep, administrator
 from ladder.api.routers.matches import JobAccepted
-from ladder.api.routers.params import OptionalIdempotencyKey, accept_job, written
-from ladder.auth import SCOPE_ADMIN, Principal
+from ladder.api.routers.params import OptionalIdempotencyKey, caller, written
 from ladder.errors import NotFound
-from ladder.idempotency import run_write
-from ladder.jobs import queues
-from ladder.jobs.schedule import schedule_backup, schedule_recalculation
+from ladder.jobs import queues, store
 from ladder.models import Page
-from ladder.resources import Resources
 from ladder.times import UtcTime
 
-# One callable, so FastAPI verifies the token once per request, for the router's guard
-# and for the handlers that need the caller (idempotency keys are per caller).
-administrator = require_scope(SCOPE_ADMIN)
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(administrator)])
 
 
@@ -61,38 +55,6 @@ class Redriven(BaseModel):
     moved: int
 
 
-@router.post("/recalculations", status_code=202, summary="Schedule a recalculation")
-def post_recalculation(
-    body: RecalculationRequest | None = None,
-    idempotency_key: OptionalIdempotencyKey = None,
-    principal: Principal = Depends(administrator),
-    res: Resources = Depends(resources),
-) -> JobAccepted:
-    since = body.from_played_at if body else None
-
-    def work(conn) -> tuple[int, dict]:
-        job = schedule_recalculation(conn, from_played_at=since, from_seq=0 if since else None)
-        return 202, {"job_id": str(job)}
-
-    request = body.model_dump(mode="json") if body is not None else {}
-    operation = "POST /v1/admin/recalculations"
-    return accept_job(res, principal, idempotency_key, operation, request, work)
-
-
-@router.get("/jobs/{job_id}", summary="A job's status and progress")
-def get_job(job_id: UUID, res: Resources = Depends(resources)) -> JobStatus:
-    row = res.db.run(
-        lambda conn: conn.execute(
-            "SELECT id, type, status, progress, error, result, attempts, created_at,"
-            " started_at, finished_at FROM jobs WHERE id = %s",
-            (job_id,),
-        ).fetchone()
-    )
-    if row is None:
-        raise NotFound(f"no job with id {job_id}")
-    return JobStatus.model_validate(row)
-
-
 class BackupSummary(BaseModel):
     id: str
     state: str
@@ -106,52 +68,51 @@ class BackupSummary(BaseModel):
     last_verification: dict[str, Any] | None
 
 
+@router.post("/recalculations", status_code=202, summary="Schedule a recalculation")
+def post_recalculation(
+    principal: Admin,
+    res: ResourcesDep,
+    body: RecalculationRequest | None = None,
+    idempotency_key: OptionalIdempotencyKey = None,
+) -> JobAccepted:
+    since = body.from_played_at if body else None
+    return written(commands.request_recalculation(res, caller(principal, idempotency_key), since))
+
+
+@router.get("/jobs/{job_id}", summary="A job's status and progress")
+def get_job(job_id: UUID, res: ResourcesDep) -> JobStatus:
+    row = store.job_status(res.db, job_id)
+    if row is None:
+        raise NotFound(f"no job with id {job_id}")
+    return JobStatus.model_validate(row)
+
+
 @router.post(
     "/backups",
     status_code=202,
     summary="Start a backup (runs as a job); while one is queued or running, that one",
 )
 def post_backup(
-    idempotency_key: OptionalIdempotencyKey = None,
-    principal: Principal = Depends(administrator),
-    res: Resources = Depends(resources),
+    principal: Admin, res: ResourcesDep, idempotency_key: OptionalIdempotencyKey = None
 ) -> JobAccepted:
-    def work(conn) -> tuple[int, dict]:
-        return 202, {"job_id": str(schedule_backup(conn))}
-
-    return accept_job(res, principal, idempotency_key, "POST /v1/admin/backups", {}, work)
+    return written(commands.request_backup(res, caller(principal, idempotency_key)))
 
 
 @router.get("/backups", summary="Complete backups, newest first, with their last verification")
-def get_backups(res: Resources = Depends(resources)) -> Page[BackupSummary]:
-    from ladder.backup.backups import list_backups
+def get_backups(res: ResourcesDep) -> Page[BackupSummary]:
+    from ladder.backup.manifest import list_backups
     from ladder.backup.store import Store
 
-    found = list_backups(Store(res.settings))
-    return Page[BackupSummary](items=found, next_cursor=None)
+    return Page[BackupSummary](items=list_backups(Store(res.settings)), next_cursor=None)
 
 
 @router.get("/queues", summary="Depth and age of each queue, with its DLQ")
-def get_queues(res: Resources = Depends(resources)) -> Page[QueueStats]:
+def get_queues(res: ResourcesDep) -> Page[QueueStats]:
     return Page[QueueStats](items=queues.queue_stats(res.settings, res.db), next_cursor=None)
 
 
 @router.post("/queues/{name}/redrive", summary="Move a queue's DLQ messages back to it")
 def post_redrive(
-    name: str,
-    idempotency_key: OptionalIdempotencyKey = None,
-    principal: Principal = Depends(administrator),
-    res: Resources = Depends(resources),
+    name: str, principal: Admin, res: ResourcesDep, idempotency_key: OptionalIdempotencyKey = None
 ) -> Redriven:
-    # SQS is not in the transaction: the messages move first, then the answer is kept for
-    # retries with the same key (moving again would move nothing, or newer failures).
-    return written(
-        run_write(
-            res.db,
-            principal=principal.subject,
-            key=idempotency_key,
-            operation="POST /v1/admin/queues/{name}/redrive",
-            request={"name": name},
-            work=lambda conn: (200, {"moved": queues.redrive(res.settings, name)}),
-        )
-    )
+    return written(commands.redrive(res, caller(principal, idempotency_key), name))

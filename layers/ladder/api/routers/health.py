@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from ladder.api.deps import resources
+from ladder.api.deps import ResourcesDep
 from ladder.api.problems import problem, public_base_url
 from ladder.problems import PROBLEM_TYPES
-from ladder.resources import Resources
 
 router = APIRouter(tags=["health"])
 
@@ -23,7 +22,7 @@ def health() -> dict:
     summary="Readiness: Postgres and Redis answer",
     responses={503: {"description": "a dependency does not answer"}},
 )
-def ready(request: Request, res: Resources = Depends(resources)) -> JSONResponse:
+def ready(request: Request, res: ResourcesDep) -> JSONResponse:
     checks = {}
     for name, ping in (("postgres", res.db.ping), ("redis", res.cache.ping)):
         try:

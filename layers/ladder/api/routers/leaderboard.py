@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from ladder.api.deps import resources
+from ladder.api.deps import ResourcesDep
 from ladder.api.routers.params import DEFAULT_LIMIT, Cursor, Limit
 from ladder.leaderboard import leaderboard_page
 from ladder.models import LeaderboardEntry, Page
-from ladder.resources import Resources
 
 router = APIRouter(prefix="/v1/leaderboard", tags=["leaderboard"])
 
 
 @router.get("", summary="Players with at least one game, best first")
 def get_leaderboard(
-    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, res: Resources = Depends(resources)
+    res: ResourcesDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Page[LeaderboardEntry]:
     return leaderboard_page(
         res.db, res.cache, limit=limit, cursor=cursor, ttl=res.settings.leaderboard_cache_ttl

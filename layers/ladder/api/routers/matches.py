@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ladder.api.deps import require_scope, resources
-from ladder.api.routers.params import (
-    IdempotencyKey,
-    OptionalIdempotencyKey,
-    accept_job,
-    written,
-)
-from ladder.auth import SCOPE_ADMIN, SCOPE_WRITE, Principal
-from ladder.jobs.schedule import dispatch
-from ladder.leaderboard import invalidate_leaderboard
-from ladder.matches import MatchReport, get_match, record_match, void_match
+from ladder import commands
+from ladder.api.deps import Admin, ResourcesDep, Writer
+from ladder.api.routers.params import IdempotencyKey, OptionalIdempotencyKey, caller, written
+from ladder.matches import MatchReport, get_match
 from ladder.models import Match
-from ladder.ratings import VALID_SCORES
-from ladder.resources import Resources
+from ladder.ratings.elo import VALID_SCORES
 from ladder.times import UtcTime
 
 router = APIRouter(prefix="/v1/matches", tags=["matches"])
@@ -60,29 +51,18 @@ class MatchCreate(BaseModel):
     status_code=201,
     summary="Record and rate a match",
     responses={
-        200: {"model": Match, "description": "a replay of an earlier request with this key"},
+        201: {
+            "description": "Rated and stored; or, with `Idempotent-Replayed: true`, the answer "
+            "of the earlier request with this key (nothing was recorded again)",
+        },
         422: {"description": "invalid body, unknown player, or a reused key"},
     },
 )
 def post_match(
-    body: MatchCreate,
-    idempotency_key: IdempotencyKey,
-    response: Response,
-    principal: Principal = Depends(require_scope(SCOPE_WRITE)),
-    res: Resources = Depends(resources),
+    body: MatchCreate, idempotency_key: IdempotencyKey, principal: Writer, res: ResourcesDep
 ) -> Match:
-    result, jobs = record_match(
-        res.db,
-        MatchReport(**body.model_dump()),
-        principal=principal.subject,
-        idempotency_key=idempotency_key,
-        rules=res.rules,
-        max_future_skew=timedelta(seconds=res.settings.max_future_skew),
-    )
-    if not result.replayed:
-        invalidate_leaderboard(res.cache)
-        dispatch(res.db, res.settings, jobs)
-    return written(result)
+    report = MatchReport(**body.model_dump())
+    return written(commands.report_match(res, caller(principal, idempotency_key), report))
 
 
 class JobAccepted(BaseModel):
@@ -97,20 +77,13 @@ class JobAccepted(BaseModel):
 )
 def post_void(
     match_id: UUID,
+    principal: Admin,
+    res: ResourcesDep,
     idempotency_key: OptionalIdempotencyKey = None,
-    principal: Principal = Depends(require_scope(SCOPE_ADMIN)),
-    res: Resources = Depends(resources),
 ) -> JobAccepted:
-    return accept_job(
-        res,
-        principal,
-        idempotency_key,
-        "POST /v1/matches/{id}/void",
-        {"match_id": str(match_id)},
-        lambda conn: (202, {"job_id": str(void_match(conn, match_id))}),
-    )
+    return written(commands.void(res, caller(principal, idempotency_key), match_id))
 
 
 @router.get("/{match_id}", summary="A match")
-def get_match_by_id(match_id: UUID, res: Resources = Depends(resources)) -> Match:
+def get_match_by_id(match_id: UUID, res: ResourcesDep) -> Match:
     return get_match(res.db, match_id)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import Header, Query
 from fastapi.responses import JSONResponse
 
-from ladder.idempotency import IdempotentResult, run_write
-from ladder.jobs.schedule import dispatch
+from ladder.auth import Principal
+from ladder.commands import Caller
+from ladder.idempotency import IdempotentResult
 from ladder.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, ≤ {MAX_LIMIT}.")]
@@ -35,21 +35,8 @@ OptionalIdempotencyKey = Annotated[
 ]
 
 
-def accept_job(res, principal, key: str | None, operation: str, request: dict, work):
-    """A write that schedules a job (`work` answers 202 with its `job_id`): once per
-    Idempotency-Key, and the job dispatched after the commit (a replay dispatches
-    nothing: the first answer did)."""
-    result = run_write(
-        res.db,
-        principal=principal.subject,
-        key=key,
-        operation=operation,
-        request=request,
-        work=work,
-    )
-    if not result.replayed:
-        dispatch(res.db, res.settings, [UUID(result.body["job_id"])])
-    return written(result)
+def caller(principal: Principal, idempotency_key: str | None) -> Caller:
+    return Caller(principal.subject, idempotency_key)
 
 
 def written(result: IdempotentResult) -> JSONResponse:
@@ -64,6 +51,6 @@ __all__ = [
     "IdempotencyKey",
     "Limit",
     "OptionalIdempotencyKey",
-    "accept_job",
+    "caller",
     "written",
 ]

@@ -6,23 +6,22 @@ import re
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ladder.api.deps import require_scope, resources
+from ladder import commands
+from ladder.api.deps import ResourcesDep, Writer
 from ladder.api.routers.params import (
     DEFAULT_LIMIT,
     Cursor,
     Limit,
     OptionalIdempotencyKey,
+    caller,
     written,
 )
-from ladder.auth import SCOPE_WRITE, Principal
-from ladder.idempotency import run_write
 from ladder.matches import list_player_matches, list_rating_history
 from ladder.models import Match, Page, Player, RatingHistoryEntry
-from ladder.players import HANDLE_PATTERN, find_player_by_handle, get_player, insert_player
-from ladder.resources import Resources
+from ladder.players import HANDLE_PATTERN, NewPlayer, find_player_by_handle, get_player
 
 router = APIRouter(prefix="/v1/players", tags=["players"])
 
@@ -55,60 +54,36 @@ class PlayerCreate(BaseModel):
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Register a player")
 def post_player(
     body: PlayerCreate,
+    principal: Writer,
+    res: ResourcesDep,
     idempotency_key: OptionalIdempotencyKey = None,
-    principal: Principal = Depends(require_scope(SCOPE_WRITE)),
-    res: Resources = Depends(resources),
 ) -> Player:
-    def work(conn) -> tuple[int, dict]:
-        player = insert_player(
-            conn,
-            handle=body.handle,
-            display_name=body.display_name,
-            email=body.email,
-            rules=res.rules,
-        )
-        return 201, player.model_dump(mode="json")
-
-    return written(
-        run_write(
-            res.db,
-            principal=principal.subject,
-            key=idempotency_key,
-            operation="POST /v1/players",
-            request=body.model_dump(mode="json"),
-            work=work,
-        )
-    )
+    new = NewPlayer(**body.model_dump())
+    return written(commands.create_player(res, caller(principal, idempotency_key), new))
 
 
 @router.get("", summary="Find a player by handle")
 def get_player_by_handle(
     handle: Annotated[str, Query(max_length=32, pattern=r"^[A-Za-z0-9_]{3,32}$")],
-    res: Resources = Depends(resources),
+    res: ResourcesDep,
 ) -> Player:
     return find_player_by_handle(res.db, handle)
 
 
 @router.get("/{player_id}", summary="A player")
-def get_player_by_id(player_id: UUID, res: Resources = Depends(resources)) -> Player:
+def get_player_by_id(player_id: UUID, res: ResourcesDep) -> Player:
     return get_player(res.db, player_id)
 
 
 @router.get("/{player_id}/matches", summary="A player's matches, newest first")
 def get_player_matches(
-    player_id: UUID,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
-    res: Resources = Depends(resources),
+    player_id: UUID, res: ResourcesDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Page[Match]:
     return list_player_matches(res.db, player_id, limit=limit, cursor=cursor)
 
 
 @router.get("/{player_id}/ratings", summary="A player's rating history, newest first")
 def get_player_ratings(
-    player_id: UUID,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
-    res: Resources = Depends(resources),
+    player_id: UUID, res: ResourcesDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Page[RatingHistoryEntry]:
     return list_rating_history(res.db, player_id, limit=limit, cursor=cursor)

@@ -8,8 +8,8 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from ladder.db import Database
-from ladder.jobs.schedule import schedule_recalculation
-from ladder.ratings import RatingRules
+from ladder.jobs.store import schedule_recalculation
+from ladder.ratings.elo import RatingRules
 
 
 def sync_rating_rules(db: Database, rules: RatingRules) -> UUID | None:

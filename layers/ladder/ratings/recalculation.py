@@ -11,7 +11,7 @@ for one short transaction at a time:
    job (which would need a second connection, or pin an RDS Proxy one).
 2. Read the starting standings and the matches in bulk (COPY, text) from one
    REPEATABLE READ snapshot, without blocking anyone, and replay them in
-   memory with `ladder.ratings` (the same functions the API uses).
+   memory with `ladder.ratings.elo` (the same functions the API uses).
 3. In one transaction: check the lease, COPY the results into unlogged
    staging tables, lock `players` against writers (readers are never
    blocked), then make sure the replay saw every match now in its range: the
@@ -38,18 +38,11 @@ from uuid import UUID
 import psycopg
 from psycopg import IsolationLevel
 from psycopg.rows import tuple_row
-from psycopg.types.json import Jsonb
 
 from ladder.db import Database
 from ladder.events import write_event
-from ladder.jobs.errors import LeaseLost, RecalculationBusy
-from ladder.jobs.schedule import RECALCULATE
-from ladder.observability import logger
-from ladder.ratings import RatingRules, rate_values
-
-# How long a lease holds without its job finishing: past the worker's 15-minute
-# timeout, so a live run never loses it; a crashed run's lease lapses by then.
-LEASE_SECONDS = 16 * 60
+from ladder.jobs import store
+from ladder.ratings.elo import RatingRules, rate_values
 
 # Beyond this many changed players, leaderboard.changed carries none and
 # clients reload on recalculation.completed instead.
@@ -156,41 +149,6 @@ def _read_and_replay(conn: psycopg.Connection, start: Point | None, rules: Ratin
     return replay
 
 
-def take_lease(db: Database, job_id: UUID) -> None:
-    """Name `job_id` the running recalculation, or raise `RecalculationBusy`."""
-
-    def work(conn: psycopg.Connection) -> None:
-        taken = conn.execute(
-            "UPDATE job_locks SET holder = %(job)s,"
-            " lease_until = now() + make_interval(secs => %(secs)s)"
-            " WHERE name = %(name)s"
-            " AND (holder IS NULL OR holder = %(job)s OR lease_until < now())"
-            " RETURNING holder",
-            {"job": job_id, "secs": LEASE_SECONDS, "name": RECALCULATE},
-        ).fetchone()
-        if taken is None:
-            held = conn.execute(
-                "SELECT holder, lease_until FROM job_locks WHERE name = %s", (RECALCULATE,)
-            ).fetchone()
-            raise RecalculationBusy(
-                f"recalculation {held['holder']} is running (lease until {held['lease_until']})"
-            )
-
-    db.run(work)
-
-
-def _check_and_release_lease(conn: psycopg.Connection, job_id: UUID) -> None:
-    """In the applying transaction: still ours? Then it ends with this commit."""
-    row = conn.execute(
-        "SELECT holder FROM job_locks WHERE name = %s FOR UPDATE", (RECALCULATE,)
-    ).fetchone()
-    if row["holder"] != job_id:
-        raise LeaseLost(f"job {job_id} lost the recalculation lease to {row['holder']}")
-    conn.execute(
-        "UPDATE job_locks SET holder = NULL, lease_until = NULL WHERE name = %s", (RECALCULATE,)
-    )
-
-
 def recalculate(
     db: Database,
     rules: RatingRules,
@@ -205,7 +163,7 @@ def recalculate(
     (which writes the job row) can use it in between.
     """
     started = time.monotonic()
-    take_lease(db, job_id)
+    store.take_lease(db, job_id)
     try:
         progress(0.1)
         with db.connection() as conn:
@@ -222,29 +180,16 @@ def recalculate(
     except Exception:
         # A failed run lets the next one start now rather than when the lease lapses
         # (a crashed one cannot; its lease lapses, or its redelivery takes it back).
-        _release_lease(db, job_id)
+        store.release_lease(db, job_id)
         raise
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
 
 
-def _release_lease(db: Database, job_id: UUID) -> None:
-    try:
-        db.run(
-            lambda conn: conn.execute(
-                "UPDATE job_locks SET holder = NULL, lease_until = NULL"
-                " WHERE name = %s AND holder = %s",
-                (RECALCULATE, job_id),
-            )
-        )
-    except Exception:  # the failure being raised matters more; the lease lapses anyway
-        logger.warning("could not release the recalculation lease", job_id=str(job_id))
-
-
 def _apply(
     conn: psycopg.Connection, replay: Replay, start: Point | None, rules: RatingRules, job_id
 ) -> dict:
-    _check_and_release_lease(conn, job_id)
+    store.end_lease(conn, job_id)
     conn.execute("TRUNCATE recalc_history_staging, recalc_players_staging")
     staged = _stage_history(conn, replay.history)
 
@@ -307,11 +252,7 @@ def _apply(
             "players": changed if len(changed) <= MAX_PLAYERS_IN_EVENT else [],
         },
     )
-    conn.execute(
-        "UPDATE jobs SET status = 'succeeded', progress = 1, finished_at = now(), result = %s,"
-        " error = NULL WHERE id = %s",
-        (Jsonb(result), job_id),
-    )
+    store.mark_succeeded(conn, job_id, result)
     return result
 
 

@@ -1,0 +1,173 @@
+"""Application commands: each write the product offers, whole.
+
+A command owns its transaction (once per Idempotency-Key when the caller sent
+one) and what must follow the commit: dropping the cached leaderboard when
+ratings changed, sending the jobs it scheduled. A router, a CLI command, a job
+handler and the deploy's trigger each make one call here, so none of them can
+forget an effect or run one before the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from ladder.idempotency import IdempotentResult, run_write
+from ladder.jobs import queues, store
+from ladder.jobs.dispatch import dispatch
+from ladder.leaderboard import invalidate_leaderboard
+from ladder.matches import MatchReport, record_match, void_match
+from ladder.players import NewPlayer, insert_player
+from ladder.ratings.recalculation import Point, recalculate
+from ladder.ratings.rules import sync_rating_rules
+from ladder.resources import Resources
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, and the Idempotency-Key they sent (None: no retry protection asked)."""
+
+    principal: str
+    idempotency_key: str | None = None
+
+
+# The operator at a terminal: the CLI sends no key (its writes are not retried).
+OPERATOR = Caller("operator:cli")
+
+
+@dataclass
+class AfterCommit:
+    """What a transaction asks for once it has committed."""
+
+    jobs: list[UUID] = field(default_factory=list)
+    ratings_changed: bool = False
+
+    def clear(self) -> None:
+        self.jobs, self.ratings_changed = [], False
+
+    def run(self, res: Resources) -> None:
+        if self.ratings_changed:
+            invalidate_leaderboard(res.cache)
+        dispatch(res.db, res.settings, self.jobs)
+
+
+Work = Callable[[psycopg.Connection, AfterCommit], tuple[int, dict[str, Any]]]
+
+
+def _write(
+    res: Resources, caller: Caller, operation: str, request: dict[str, Any], work: Work
+) -> IdempotentResult:
+    """`work` in one transaction, then its effects; a replayed answer has none (the
+    first request's commit ran them)."""
+    effects = AfterCommit()
+
+    def attempt(conn: psycopg.Connection) -> tuple[int, dict[str, Any]]:
+        effects.clear()  # a retried transaction schedules afresh
+        return work(conn, effects)
+
+    result = run_write(
+        res.db,
+        principal=caller.principal,
+        key=caller.idempotency_key,
+        operation=operation,
+        request=request,
+        work=attempt,
+    )
+    if not result.replayed:
+        effects.run(res)
+    return result
+
+
+# The operation names key stored idempotency records (with the request's
+# fingerprint): they stay as first released, whatever the route is called.
+
+
+def create_player(res: Resources, caller: Caller, new: NewPlayer) -> IdempotentResult:
+    def work(conn: psycopg.Connection, _: AfterCommit) -> tuple[int, dict]:
+        return 201, insert_player(conn, new, res.rules).model_dump(mode="json")
+
+    return _write(res, caller, "POST /v1/players", new.model_dump(mode="json"), work)
+
+
+def report_match(res: Resources, caller: Caller, report: MatchReport) -> IdempotentResult:
+    """Rate and store a match (its answer carries both players' ratings)."""
+    skew = timedelta(seconds=res.settings.max_future_skew)
+
+    def work(conn: psycopg.Connection, after: AfterCommit) -> tuple[int, dict]:
+        match, after.jobs = record_match(conn, report, res.rules, skew)
+        after.ratings_changed = True
+        return 201, match.model_dump(mode="json")
+
+    return _write(res, caller, "POST /v1/matches", report.model_dump(mode="json"), work)
+
+
+def void(res: Resources, caller: Caller, match_id: UUID) -> IdempotentResult:
+    """Void a match; the recalculation it schedules removes it from every rating."""
+
+    def work(conn: psycopg.Connection, after: AfterCommit) -> tuple[int, dict]:
+        after.jobs = [void_match(conn, match_id)]
+        return 202, {"job_id": str(after.jobs[0])}
+
+    request = {"match_id": str(match_id)}
+    return _write(res, caller, "POST /v1/matches/{id}/void", request, work)
+
+
+def request_recalculation(
+    res: Resources, caller: Caller, since: datetime | None
+) -> IdempotentResult:
+    """A recalculation of the matches played at or after `since` (None: all); one
+    still queued absorbs it."""
+
+    def work(conn: psycopg.Connection, after: AfterCommit) -> tuple[int, dict]:
+        job = store.schedule_recalculation(
+            conn, from_played_at=since, from_seq=0 if since else None
+        )
+        after.jobs = [job]
+        return 202, {"job_id": str(job)}
+
+    # No body and `{}` ask for the same thing, so they are the same request to the key.
+    request = {"from_played_at": None if since is None else since.isoformat()}
+    return _write(res, caller, "POST /v1/admin/recalculations", request, work)
+
+
+def request_backup(res: Resources, caller: Caller) -> IdempotentResult:
+    """A backup job, or the one already queued or running."""
+
+    def work(conn: psycopg.Connection, after: AfterCommit) -> tuple[int, dict]:
+        after.jobs = [store.schedule_backup(conn)]
+        return 202, {"job_id": str(after.jobs[0])}
+
+    return _write(res, caller, "POST /v1/admin/backups", {}, work)
+
+
+def redrive(res: Resources, caller: Caller, queue: str) -> IdempotentResult:
+    """Move a queue's DLQ messages back to it. SQS is not in the transaction: the
+    messages move first, then the answer is kept for retries with the same key (moving
+    again would move nothing, or newer failures)."""
+
+    def work(conn: psycopg.Connection, _: AfterCommit) -> tuple[int, dict]:
+        return 200, {"moved": queues.redrive(res.settings, queue)}
+
+    return _write(res, caller, "POST /v1/admin/queues/{name}/redrive", {"name": queue}, work)
+
+
+def run_recalculation(res: Resources, job_id: UUID, start: Point | None, progress) -> dict:
+    """Run a recalculation job (its own transactions; it marks the job succeeded in
+    the one that applies it), then drop the cached leaderboard."""
+    result = recalculate(res.db, res.rules, job_id=job_id, start=start, progress=progress)
+    invalidate_leaderboard(res.cache)
+    return result
+
+
+def adopt_rating_rules(res: Resources) -> UUID | None:
+    """Record the configured rating rules; if they changed, the full recalculation that
+    applies them is scheduled and sent (its job id returned)."""
+    job_id = sync_rating_rules(res.db, res.rules)
+    if job_id is not None:
+        dispatch(res.db, res.settings, [job_id])
+    return job_id
