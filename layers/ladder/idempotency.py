@@ -5,9 +5,10 @@ client that lost a response to a timeout retries with the same key and gets
 the response of the write that committed, instead of a 409 or a second write.
 
 The record is inserted last, so it exists exactly when the write committed.
-Two concurrent requests with one key race on the primary key: the loser's
-whole transaction rolls back and it answers with the winner's stored
-response. No advisory locks, so nothing pins an RDS Proxy connection.
+Two concurrent requests with one key race on the primary key, or fail on what
+the other did (a taken handle, a voided match): either way the loser's whole
+transaction rolls back and it answers with the winner's stored response. No
+advisory locks, so nothing pins an RDS Proxy connection.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ladder.db import Database
-from ladder.errors import IdempotencyKeyReused
+from ladder.errors import IdempotencyKeyReused, LadderError
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,14 @@ def run_idempotent(
             raise
         # A concurrent request with the same key committed first.
         return db.run(lambda conn: _stored(conn, principal, key, request_hash))
+    except LadderError:
+        # A concurrent request with the same key may have committed first and caused
+        # this (the handle it registered is taken, the match it voided is voided):
+        # then its answer is this request's too.
+        stored = db.run(lambda conn: _stored(conn, principal, key, request_hash))
+        if stored is None:
+            raise
+        return stored
 
 
 def run_write(

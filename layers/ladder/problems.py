@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ladder.aws import AwsUnavailable
 from ladder.db.errors import DatabaseUnavailable
 from ladder.errors import (
     BadRequest,
@@ -75,6 +76,12 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "queue-unavailable": ProblemType(
         503, "Queue unavailable", "The job queue (SQS) does not answer; retry later.", 5
     ),
+    "aws-unavailable": ProblemType(
+        503,
+        "AWS unavailable",
+        "An AWS service ladder uses (S3, SQS) refused or did not answer; retry later.",
+        5,
+    ),
     "not-ready": ProblemType(
         503, "Not ready", "A dependency (Postgres or Redis) does not answer; `checks` says which."
     ),
@@ -94,6 +101,7 @@ ERROR_TYPES: dict[type[Exception], str] = {
     IdempotencyKeyReused: "idempotency-key-reused",
     ServiceUnavailable: "service-unavailable",
     QueueUnavailable: "queue-unavailable",
+    AwsUnavailable: "aws-unavailable",
     DatabaseUnavailable: "unavailable",
 }
 

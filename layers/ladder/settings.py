@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         description="Seconds a write of history to a resuming client may block before it is "
         "dropped (it resumes later from its last id).",
     )
+    stream_replay_budget: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds one replay of history may hold its slot; a client reading slower "
+        "is ended there and resumes from its last id.",
+    )
     stream_replay_concurrency: int = Field(
         32, ge=1, description="Clients of one process reading and receiving history at once."
     )

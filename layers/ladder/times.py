@@ -1,12 +1,16 @@
 """Times a client sends: RFC 3339 strings with an offset, normalized to UTC at the edge.
 
-Pydantic accepts offsets up to ±23:59 and numbers as Unix times; PostgreSQL's
-timestamptz literal accepts offsets only up to ±15:59. A value that passes
-the edge in UTC is stored, compared and bound the same way everywhere.
+Pydantic is lenient: it reads numbers, and strings of digits, as Unix times
+(seconds or, when large, milliseconds) and takes times without seconds, none of
+which RFC 3339 allows; it accepts offsets up to ±23:59, and PostgreSQL's
+timestamptz literal only up to ±15:59. A string must have RFC 3339's shape
+before pydantic reads it, and a value that passes the edge in UTC is stored,
+compared and bound the same way everywhere.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -19,9 +23,17 @@ LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 EXAMPLE = "e.g. 2026-01-01T12:00:00Z"
 
 
-def _a_string(value: object) -> object:
-    if not isinstance(value, str | datetime):
-        raise ValueError(f"must be an RFC 3339 time string with a UTC offset ({EXAMPLE})")
+# RFC 3339 `date-time`: date, T, time with seconds (and any fraction), then Z or ±HH:MM.
+RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339(value: object) -> object:
+    if isinstance(value, datetime):
+        return value  # built in code, not sent
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        raise ValueError(f"must be an RFC 3339 time with seconds and a UTC offset ({EXAMPLE})")
     return value
 
 
@@ -36,4 +48,4 @@ def _in_utc(value: datetime) -> datetime:
 
 
 # A datetime field of a request body or cursor: a string with an offset, in UTC.
-UtcTime = Annotated[AwareDatetime, BeforeValidator(_a_string), AfterValidator(_in_utc)]
+UtcTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc)]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -30,7 +31,7 @@ from ladder.redis_clients import async_redis_client
 from ladder.settings import Settings, get_settings
 from ladder_stream import metrics as m
 from ladder_stream import tasks
-from ladder_stream.hub import BLOCK_MS, Hub
+from ladder_stream.hub import BLOCK_MS, GONE, Hub
 from ladder_stream.log import EventLog
 from ladder_stream.sse import (
     EventStreamResponse,
@@ -104,6 +105,10 @@ def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -
             await pool.close()
 
     async def stream(request: Request) -> Response:
+        if request.method == "HEAD":
+            # Headers only, and no subscription: a HEAD response has no body to end, so
+            # a stream behind it would never notice its client leave.
+            return Response(headers={"content-type": "text/event-stream; charset=utf-8"})
         try:
             topics = parse_topics(request.query_params.get("topics"))
             last_id = parse_last_event_id(
@@ -118,13 +123,20 @@ def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -
             return problem(settings, "service-unavailable", detail)
         sub = hub.subscribe(topics)
         events = client_events(
-            hub, state["log"], sub, last_id, settings.stream_heartbeat, state["replay_slots"]
+            hub,
+            state["log"],
+            sub,
+            last_id,
+            settings.stream_heartbeat,
+            state["replay_slots"],
+            settings.stream_replay_budget,
         )
         return EventStreamResponse(
             events,
             settings.stream_send_timeout,
             on_end=lambda: hub.unsubscribe(sub),
             replay_send_timeout=settings.stream_replay_send_timeout,
+            on_disconnect=lambda: sub.end(GONE),
         )
 
     async def health(_: Request) -> Response:
@@ -142,7 +154,12 @@ def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -
         html = (STATIC / "index.html").read_text()
         return HTMLResponse(html.replace("{{API_URL}}", settings.public_api_url))
 
+    async def not_routed(request: Request, exc: HTTPException) -> Response:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "bad-request")
+        return problem(settings, slug, f"{request.method} {request.url.path}: {exc.detail}")
+
     return Starlette(
+        exception_handlers={HTTPException: not_routed},
         routes=[
             Route("/", page),
             Route("/health", health),

@@ -23,6 +23,7 @@ from ladder_stream.log import EventLog, StreamEvent
 # Sentinels a subscriber's queue can carry instead of an event.
 DROPPED = "dropped"  # the client fell too far behind
 CLOSING = "closing"  # the process is shutting down
+GONE = "gone"  # the client disconnected
 
 
 # How long one XREAD waits for new events before asking again.
@@ -39,7 +40,8 @@ class Subscriber:
         self.topics = topics
         self.start = start
         self.queue: asyncio.Queue[StreamEvent | str] = asyncio.Queue(maxsize=queue_size)
-        self.ended = False
+        self.ended = asyncio.Event()
+        self.subscribed = True
 
     def offer(self, event: StreamEvent) -> bool:
         try:
@@ -50,7 +52,7 @@ class Subscriber:
 
     def end(self, reason: str) -> None:
         """Replace whatever is queued by `reason`: the client resumes from its last id."""
-        self.ended = True
+        self.ended.set()
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(reason)
@@ -131,7 +133,11 @@ class Hub:
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
-        """Once per `subscribe`, when the client's stream ends."""
+        """When the client's stream ends, or the hub drops it; a second call (the stream
+        of a dropped client ends too) changes nothing."""
+        if not sub.subscribed:
+            return
+        sub.subscribed = False
         self.subscribers -= 1
         for topic in sub.topics:
             subs = self._by_topic.get(topic)

@@ -69,12 +69,15 @@ async def client_events(
     last_id: int | None,
     heartbeat: float,
     replay_slots: asyncio.Semaphore,
+    replay_budget: float = 30.0,
 ) -> AsyncIterator[bytes]:
     """What one client is sent: history after `last_id`, then live events, exactly once.
 
     A replay holds one of `replay_slots` from its first read to its last write: however
     many clients ask for history at once, only that many read and buffer it; the
-    others wait their turn holding nothing.
+    others wait their turn holding nothing. It holds it for at most `replay_budget`
+    seconds: a client reading that slowly is ended (it resumes from the last id it got),
+    so a few slow readers cannot keep everyone else's history waiting.
     """
     yield f"retry: {RETRY_MS}\n\n".encode()
     sent = sub.start
@@ -85,10 +88,19 @@ async def client_events(
             yield reset_event(sub.start)
         elif last_id >= sub.start:
             sent = last_id  # this process is behind the client's last one: skip what it saw
-        else:
-            async with replay_slots:
+        elif await _take_slot(replay_slots, sub):
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + replay_budget
+            try:
                 async for chunk in _replay(log, sub, last_id):
                     yield chunk
+                    if loop.time() > deadline:
+                        m.DROPS.labels(reason="replay_budget").inc()
+                        return
+            finally:
+                replay_slots.release()
+        else:
+            return  # ended (gone, closing) while waiting its turn
     while True:
         try:
             item = await asyncio.wait_for(sub.queue.get(), heartbeat)
@@ -100,6 +112,28 @@ async def client_events(
         if item.seq > sent:
             sent = item.seq
             yield item.frame
+
+
+async def _take_slot(slots: asyncio.Semaphore, sub: Subscriber) -> bool:
+    """A replay slot, unless the client's stream ends first (it disconnected)."""
+    if not slots.locked():
+        await slots.acquire()  # the common case: no task to wait with
+        return True
+    taking = asyncio.ensure_future(slots.acquire())
+    ending = asyncio.ensure_future(sub.ended.wait())
+    try:
+        await asyncio.wait({taking, ending}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ending.cancel()
+        if not taking.done():
+            taking.cancel()
+    # Cancelling a finished acquire does not give the slot back: check what happened.
+    if taking.done() and not taking.cancelled():
+        if sub.ended.is_set():
+            slots.release()
+            return False
+        return True
+    return False
 
 
 async def _replay(log: EventLog, sub: Subscriber, last_id: int) -> AsyncIterator[bytes]:
@@ -136,11 +170,15 @@ class EventStreamResponse:
         send_timeout: float,
         on_end,
         replay_send_timeout: float | None = None,
+        on_disconnect=lambda: None,
     ) -> None:
+        """`on_disconnect` runs as soon as the client goes, and must make `chunks` end
+        (an idle stream would otherwise notice only at its next heartbeat)."""
         self.chunks = chunks
         self.send_timeout = send_timeout
         self.replay_send_timeout = replay_send_timeout or send_timeout
         self.on_end = on_end
+        self.on_disconnect = on_disconnect
 
     async def __call__(self, scope, receive, send) -> None:
         await send(
@@ -154,7 +192,7 @@ class EventStreamResponse:
                 ],
             }
         )
-        disconnected = asyncio.create_task(_wait_disconnect(receive))
+        disconnected = asyncio.create_task(_wait_disconnect(receive, self.on_disconnect))
         m.CONNECTIONS.inc()
         try:
             async for chunk in self.chunks:
@@ -189,6 +227,7 @@ class EventStreamResponse:
             self.on_end()
 
 
-async def _wait_disconnect(receive) -> None:
+async def _wait_disconnect(receive, on_disconnect) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+    on_disconnect()

@@ -153,6 +153,28 @@ def test_admin_backups_start_a_backup_job_and_list_complete_backups(
     assert (status["status"], status["result"]["backup_id"]) == ("succeeded", result["backup_id"])
 
 
+def test_admin_aws_calls_that_fail_are_503_problems(settings, admin):
+    """S3 or SQS down (here: nothing listens at the endpoint) is a dependency's outage,
+    answered as one, not a 500."""
+    from fastapi.testclient import TestClient
+
+    from ladder.api.app import create_app
+    from ladder.resources import Resources
+    from ladder_dev.local_services import free_port
+
+    gone = settings.model_copy(update={"aws_endpoint_url": f"http://127.0.0.1:{free_port()}"})
+    res = Resources.from_settings(gone)
+    try:
+        with TestClient(create_app(res)) as client:
+            for path in ("/v1/admin/backups", "/v1/admin/queues"):
+                response = client.get(path, headers=admin)
+                assert response.status_code == 503, (path, response.text)
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.headers["retry-after"] == "5"
+    finally:
+        res.close()
+
+
 def test_a_200_mb_table_is_backed_up_with_bounded_memory(store, settings, db):
     import json
     import subprocess

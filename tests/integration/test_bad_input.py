@@ -105,6 +105,22 @@ def test_a_body_over_64_kib_is_a_413_before_auth(client):
     assert small.status_code == 201
 
 
+def test_a_refused_cors_preflight_is_a_problem(client):
+    """Browsers may only read (GET); a preflight for a write is refused as problem+json,
+    and an allowed one still passes."""
+    origin = {"Origin": "https://studio.example"}
+    refused = client.options(
+        "/v1/players", headers={**origin, "Access-Control-Request-Method": "POST"}
+    )
+    assert_problem(refused, 400)
+    assert "method" in refused.json()["detail"]
+    allowed = client.options(
+        "/v1/leaderboard", headers={**origin, "Access-Control-Request-Method": "GET"}
+    )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "*"
+
+
 def test_every_problem_type_is_served_by_the_api(client):
     for slug, kind in PROBLEM_TYPES.items():
         served = client.get(f"/problems/{slug}")

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from ladder.times import UtcTime
+from ladder.times import RFC3339, UtcTime
 from tests.helpers import assert_ratings_equal_replay, create_player, record_match
 from tests.integration.conftest import drain
 
@@ -96,6 +96,12 @@ def test_a_fast_clock_cannot_hide_a_match_played_before_it(api, jobs, queues, db
         "9999-12-31T23:59:59-14:00",
         "0001-01-01T00:00:00+14:00",
         "1969-12-31T23:59:59Z",
+        "1700000000",  # digits: pydantic would read Unix seconds...
+        "1700000000.5",
+        "1700000000000",  # ...or milliseconds
+        "2026-01-01T00:00Z",  # no seconds
+        "2026-01-01T00:00:00+0100",  # offset without its colon
+        "２０２６-01-01T00:00:00Z",  # fullwidth digits
     ],
 )
 def test_times_that_are_not_rfc_3339_with_an_offset_are_422(api, writer, played_at):
@@ -128,7 +134,18 @@ def test_any_offset_pydantic_accepts_becomes_the_same_instant_in_utc(moment, min
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.text(max_size=40), st.integers(), st.floats(), st.booleans()))
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]{4,12}(Z|[+-][0-9:]{2,5})?"),
+        st.integers(),
+        st.floats(),
+        st.booleans(),
+    )
+)
 def test_any_other_value_is_a_validation_error_never_a_crash(raw):
+    """And whatever is accepted was RFC 3339 as sent: nothing is read as something else."""
     with contextlib.suppress(ValidationError):
         Body.model_validate({"at": raw})
+        assert isinstance(raw, str)
+        assert RFC3339.fullmatch(raw)

@@ -3,7 +3,10 @@ commit) answers as the first request did, instead of a 409 or a second write."""
 
 from __future__ import annotations
 
+import contextlib
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -77,3 +80,85 @@ def test_old_idempotency_records_are_pruned(client, writer, db, resources):
     assert prune_idempotency_records(resources.db, 24) == 1
     left = db.execute("SELECT response->>'handle' AS h FROM idempotency_records").fetchall()
     assert [r["h"] for r in left] == ["fresh"]
+
+
+@contextlib.contextmanager
+def instances(settings, n: int):
+    """n API processes, as n Lambda instances are: each its own pool of connections."""
+    from fastapi.testclient import TestClient
+
+    from ladder.api.app import create_app
+    from ladder.resources import Resources
+
+    with contextlib.ExitStack() as stack:
+        clients = []
+        for _ in range(n):
+            res = Resources.from_settings(settings)
+            stack.callback(res.close)
+            clients.append(stack.enter_context(TestClient(create_app(res))))
+        yield clients
+
+
+def held_back(db, lock: str, clients, request) -> list:
+    """Each client sends `request(client)` while `lock` is held, so all of them have
+    looked for the key's record (none yet) and wait; then the lock goes and they race."""
+    pool = ThreadPoolExecutor(len(clients))
+    try:
+        with db.transaction():
+            db.execute(lock)
+            futures = [pool.submit(request, c) for c in clients]
+            deadline = time.monotonic() + 10
+            while (waiting := _waiting_for_locks(db)) < len(clients):
+                assert time.monotonic() < deadline, f"only {waiting} requests reached the lock"
+                time.sleep(0.01)
+        return [f.result(timeout=30) for f in futures]
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _waiting_for_locks(db) -> int:
+    db.execute("SELECT pg_stat_clear_snapshot()")  # activity is read once per transaction
+    return db.execute(
+        "SELECT count(*) AS n FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    ).fetchone()["n"]
+
+
+def test_concurrent_retries_with_one_key_all_get_the_first_answer(
+    client, writer, admin, settings, db
+):
+    """A client retries while its first request still waits (behind a recalculation's
+    lock, say): the retry fails on what the first did (the handle it took, the match it
+    voided) and must answer as it did, not 409."""
+    headers = {**writer, **key()}
+    body = {"handle": "race", "display_name": "R"}
+    a, b = (create_player(client, writer, f"race_{n}")["id"] for n in "ab")
+    match = record_match(client, writer, a, b, 1.0).json()
+    with instances(settings, 3) as clients:
+        answers = held_back(
+            db,
+            "LOCK TABLE players IN EXCLUSIVE MODE",
+            clients,
+            lambda c: c.post("/v1/players", json=body, headers=headers),
+        )
+        assert [r.status_code for r in answers] == [201] * 3, [r.text for r in answers]
+        assert len({r.json()["id"] for r in answers}) == 1
+
+        headers = {**admin, **key()}
+        void = f"/v1/matches/{match['id']}/void"
+        answers = held_back(
+            db,
+            "LOCK TABLE matches IN EXCLUSIVE MODE",
+            clients,
+            lambda c: c.post(void, headers=headers),
+        )
+        assert [r.status_code for r in answers] == [202] * 3, [r.text for r in answers]
+        assert len({r.json()["job_id"] for r in answers}) == 1
+
+
+def test_a_recalculation_without_a_body_and_with_an_empty_one_are_the_same_request(client, admin):
+    headers = {**admin, **key()}
+    first = client.post("/v1/admin/recalculations", headers=headers)
+    again = client.post("/v1/admin/recalculations", json={}, headers=headers)
+    assert again.status_code == 202, again.text
+    assert again.json() == first.json()

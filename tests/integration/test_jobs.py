@@ -439,6 +439,35 @@ def test_a_match_before_the_start_recorded_during_a_recalculation_keeps_its_rati
     assert_ratings_equal_replay(db)
 
 
+def test_a_match_before_the_start_then_one_in_the_tail_rates_from_the_first(
+    resources, db, client, writer
+):
+    """During the window between the snapshot and the apply, C plays a match before the
+    start (not late: C has no later match), then one after it (in the tail). The tail
+    must rate C from that first match, not from the snapshot's standing."""
+    from ladder.ratings.recalculation import Point, recalculate
+
+    a, b, c, e, f = (create_player(client, writer, f"tail_{i}")["id"] for i in range(5))
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    at = lambda hour, minute=0: (day + timedelta(hours=hour, minutes=minute)).isoformat()  # noqa: E731
+    record_match(client, writer, a, b, 1.0, played_at=at(-14))
+    record_match(client, writer, a, b, 1.0, played_at=at(-12))
+    late = record_match(client, writer, a, b, 0.0, played_at=at(-13)).json()
+    job_id = uuid.uuid4()
+    db.execute("INSERT INTO jobs (id, type) VALUES (%s, 'elo.recalculate')", (job_id,))
+
+    def between_read_and_apply(fraction: float) -> None:
+        if fraction == 0.6:
+            assert record_match(client, writer, c, e, 1.0, played_at=at(-14, 30)).status_code == 201
+            assert record_match(client, writer, c, f, 1.0).status_code == 201
+
+    start = Point(datetime.fromisoformat(late["played_at"]), late["seq"])
+    recalculate(
+        resources.db, resources.rules, job_id=job_id, start=start, progress=between_read_and_apply
+    )
+    assert_ratings_equal_replay(db)
+
+
 def test_a_job_whose_worker_vanished_is_marked_failed(resources, db):
     from ladder.jobs.store import fail_abandoned
 

@@ -34,6 +34,8 @@ def test_handles_are_unique_case_insensitively(client, writer):
         {"handle": "emoji_😀", "display_name": "x"},
         {"handle": "valid_one", "display_name": ""},
         {"handle": "valid_one", "display_name": "nul\x00byte"},
+        {"handle": "valid_one", "display_name": "next\x85line"},  # a C1 control
+        {"handle": "valid_one", "display_name": "x", "email": "a\x9b@b.c"},
         {"handle": "valid_one", "display_name": "x", "email": "not-an-email"},
         {"handle": "valid_one", "display_name": "x", "unknown": 1},
         {"handle": 12345, "display_name": "x"},

@@ -305,3 +305,91 @@ def test_a_live_reader_behind_redis_without_progress_is_reported_stalled(setting
     assert seen[1] == (5, False)  # behind, not yet for long
     assert seen[-2] == (5, True)  # behind without progress past the limit
     assert seen[-1] == (0, False)
+
+
+def clients_served(server) -> int:
+    return httpx.get(f"{server.url}/health", timeout=5).json()["clients"]
+
+
+def test_a_head_request_takes_no_client_slot(settings):
+    """HEAD answers headers only; a subscription behind it would never see its client
+    leave (there is no body to write), and a few would fill the process for good."""
+    with StreamServer(settings, LADDER_STREAM_MAX_CLIENTS="2") as server:
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                sock.sendall(
+                    b"HEAD /v1/stream?topics=leaderboard HTTP/1.1\r\nHost: x\r\n\r\n"
+                    b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                )
+                assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        assert clients_served(server) == 0
+        with open_stream(server.url, "leaderboard") as one, open_stream(server.url, "matches"):
+            assert one.status_code == 200
+
+
+def test_a_client_that_disconnects_frees_its_slot_at_once(settings):
+    """Not at its next heartbeat: connect-and-close clients would keep a process full."""
+    with StreamServer(settings, LADDER_STREAM_HEARTBEAT="60") as server:
+        for _ in range(20):
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                sock.sendall(b"GET /v1/stream?topics=leaderboard HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        wait_until(lambda: clients_served(server) == 0, what="every slot freed", timeout=5)
+
+
+def test_clients_dropped_by_the_hub_are_counted_out_once(settings):
+    """A burst larger than a client's queue drops it (the hub unsubscribes it, then its
+    stream ends): the count of clients must come back to zero, not below."""
+    env = {"LADDER_STREAM_QUEUE_SIZE": "10", "LADDER_STREAM_MAX_CLIENTS": "3"}
+    with StreamServer(settings, **env) as server:
+        with open_stream(server.url, "leaderboard") as a, open_stream(server.url, "leaderboard"):
+            wait_until(lambda: clients_served(server) == 2, what="two clients")
+            publish(settings.database_url, 500, per_transaction=500)
+            assert [e.id for e in events_of(a, 1)] != []  # what fitted, then the end
+            wait_until(
+                lambda: server.metric('ladder_stream_drops_total{reason="queue_full"}') >= 2,
+                what="both dropped",
+            )
+        wait_until(lambda: clients_served(server) == 0, what="none left")
+        # The cap is still three.
+        with (
+            open_stream(server.url, "leaderboard"),
+            open_stream(server.url, "matches"),
+            open_stream(server.url, "leaderboard"),
+        ):
+            wait_until(lambda: clients_served(server) == 3, what="three clients")
+            refused = httpx.get(f"{server.url}/v1/stream", params={"topics": "leaderboard"})
+            assert refused.status_code == 503
+
+
+def test_unknown_paths_and_methods_are_problem_json(settings):
+    with StreamServer(settings) as server:
+        for method, path, status in (
+            ("GET", "/nowhere", 404),
+            ("POST", "/v1/stream", 405),
+            ("GET", "/static/missing.js", 404),
+        ):
+            response = httpx.request(method, f"{server.url}{path}")
+            assert response.status_code == status, (method, path)
+            assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_replay_read_too_slowly_is_ended_and_resumes_where_it_stopped(settings):
+    """A resuming client holds a replay slot for at most the budget; ended, it resumes from
+    the last id it got and misses nothing."""
+    total = 6_000
+    with StreamServer(settings, LADDER_STREAM_REPLAY_BUDGET="1") as server:
+        publish(settings.database_url, total, per_transaction=500, players_per_event=20)
+        wait_published(settings.database_url, total)
+        got = []
+        with open_stream(server.url, "leaderboard", last_event_id=0) as stream:
+            for item in read_sse(stream):
+                if isinstance(item, Sse):
+                    got.append(item.id)
+                    time.sleep(0.001)  # ~6 s for all of it: past the budget
+        assert 0 < len(got) < total
+        assert got == list(range(1, len(got) + 1))
+        assert server.metric('ladder_stream_drops_total{reason="replay_budget"}') == 1
+        with open_stream(server.url, "leaderboard", last_event_id=got[-1]) as stream:
+            rest = [e.id for e in events_of(stream, total - len(got))]
+        assert rest == list(range(len(got) + 1, total + 1))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from ladder.api.body_limit import BodyLimit
+from ladder.api.cors import ProblemCORS
 from ladder.api.problems import install_problem_handlers
 from ladder.api.routers import admin, health, leaderboard, matches, players
 from ladder.api.telemetry import RequestMetrics
@@ -23,7 +23,7 @@ def create_app(resources: Resources | None = None) -> FastAPI:
     app.state.resources = resources or Resources.from_settings(get_settings())
     # Browsers (the live leaderboard page) read the public GET endpoints.
     app.add_middleware(
-        CORSMiddleware,
+        ProblemCORS,
         allow_origins=app.state.resources.settings.cors_origins.split(","),
         allow_methods=["GET"],
     )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
+from ladder.aws import aws_errors_are_unavailable
 from ladder.backup.store import Store
 from ladder.errors import NotFound
 
@@ -65,6 +66,7 @@ def load_manifest(store: Store, backup_id: str) -> BackupManifest:
     return BackupManifest.model_validate(store.get_json(key))
 
 
+@aws_errors_are_unavailable
 def list_backups(store: Store) -> list[dict]:
     """Complete backups, newest first, with their last verification if any."""
     found = []

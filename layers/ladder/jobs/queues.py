@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ladder.aws import aws_errors_are_unavailable
 from ladder.db import Database
 from ladder.errors import NotFound
 from ladder.jobs import store
@@ -29,6 +30,7 @@ def _depths(client, url: str) -> dict[str, int]:
     }
 
 
+@aws_errors_are_unavailable
 def queue_stats(settings: Settings, db: Database) -> list[dict]:
     """Per queue: visible, in flight, delayed, oldest age (s), DLQ depth."""
     client = sqs_client(settings)
@@ -49,6 +51,7 @@ def queue_stats(settings: Settings, db: Database) -> list[dict]:
     return stats
 
 
+@aws_errors_are_unavailable
 def redrive(settings: Settings, name: str, *, limit: int = 1000) -> int:
     """Move up to `limit` messages from the DLQ back to the queue; return how many.
 

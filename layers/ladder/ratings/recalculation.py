@@ -130,20 +130,28 @@ def _range(start: Point | None, *, after_seq: int | None = None) -> tuple[str, t
     )
 
 
+def _standings_before(
+    conn: psycopg.Connection, start: Point, players: list[str] | None = None
+) -> dict[str, list]:
+    """Each player's (or each of `players`') standing just before the start point; a
+    player with no match before it is absent (they start at the initial rating)."""
+    only = "" if players is None else " AND h.player_id = ANY(%s::uuid[])"
+    rows = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT h.player_id::text, (array_agg(h.rating_after ORDER BY h.played_at DESC,"
+        " h.seq DESC))[1], count(*) FROM rating_history h"
+        " JOIN matches m ON m.id = h.match_id"
+        " WHERE NOT m.voided AND (h.played_at, h.seq) < (%s, %s)" + only + " GROUP BY h.player_id",
+        (start.played_at, start.seq) if players is None else (start.played_at, start.seq, players),
+    )
+    return {player: [rating, games] for player, rating, games in rows}
+
+
 def _read_and_replay(conn: psycopg.Connection, start: Point | None, rules: RatingRules) -> Replay:
     replay = Replay()
     cur = conn.cursor(row_factory=tuple_row)
     (replay.watermark,) = cur.execute("SELECT coalesce(max(seq), 0) FROM matches").fetchone()
     if start is not None:
-        # Each player's standing just before the start point.
-        for player, rating, games in cur.execute(
-            "SELECT h.player_id::text, (array_agg(h.rating_after ORDER BY h.played_at DESC,"
-            " h.seq DESC))[1], count(*) FROM rating_history h"
-            " JOIN matches m ON m.id = h.match_id"
-            " WHERE NOT m.voided AND (h.played_at, h.seq) < (%s, %s) GROUP BY h.player_id",
-            (start.played_at, start.seq),
-        ):
-            replay.standings[player] = [rating, games]
+        replay.standings.update(_standings_before(conn, start))
     query, params = _range(start)
     replay.apply(_copy_rows(conn, query, params), rules)
     return replay
@@ -210,6 +218,14 @@ def _apply(
         replay = _read_and_replay(conn, start, rules)
         staged = _stage_history(conn, replay.history)
     elif late:
+        if start is not None:
+            # A tail player the replay never met starts from the snapshot's standing, which
+            # a match before the start recorded since (not late for them) made stale:
+            # read theirs again, under the lock.
+            newcomers = sorted({p for row in late for p in row[3:5]} - replay.touched)
+            for player in newcomers:
+                replay.standings.pop(player, None)
+            replay.standings.update(_standings_before(conn, start, newcomers))
         tail = Replay(standings=replay.standings, matches=replay.matches, touched=replay.touched)
         tail.apply(iter(late), rules)
         staged += _stage_history(conn, tail.history)

@@ -25,8 +25,8 @@ from ladder.players import HANDLE_PATTERN, NewPlayer, find_player_by_handle, get
 
 router = APIRouter(prefix="/v1/players", tags=["players"])
 
-# Printable text without control characters (Postgres rejects NUL outright).
-TEXT_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+# Text without control characters, C0 or C1 (Postgres rejects NUL outright).
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
 
 
 class PlayerCreate(BaseModel):
@@ -39,7 +39,7 @@ class PlayerCreate(BaseModel):
     )
     display_name: str = Field(min_length=1, max_length=64, pattern=TEXT_PATTERN)
     email: str | None = Field(
-        None, max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
+        None, max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+$"
     )
 
     @field_validator("handle")
