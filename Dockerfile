@@ -4,7 +4,7 @@ FROM public.ecr.aws/docker/library/python:3.14-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
-COPY layers/requirements.txt layers/requirements-stream.txt layers/
+COPY layers/requirements-core.txt layers/requirements-stream.txt layers/
 RUN pip install --only-binary=:all: -r layers/requirements-stream.txt
 COPY layers/ladder layers/ladder
 COPY layers/ladder_stream layers/ladder_stream

@@ -10,7 +10,7 @@ SCAN_STAMP := $(SCAN_VENV)/.installed
 
 .PHONY: dev test lint bench soak synth clean
 
-$(STAMP): layers/requirements.txt layers/requirements-stream.txt layers/requirements-dev.txt pyproject.toml
+$(STAMP): layers/requirements-core.txt layers/requirements.txt layers/requirements-stream.txt layers/requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r layers/requirements-dev.txt

@@ -1,7 +1,12 @@
-"""One stage of ladder: a stack that only wires the constructs together.
+"""One stage of ladder: the stack that wires the constructs together.
 
 network → data (Postgres behind RDS Proxy, Redis) → auth, api, jobs,
 backups, schedules, realtime → migrations (a trigger) → observability
+
+It also builds what belongs to no one construct: the sweeper Lambda (it serves
+jobs, events and backups alike), the WAF's association with the stream's load
+balancer, the stack's outputs and cdk-nag's checks and acknowledgements.
+`build_app` makes the CDK app from cdk.json's flags and the stage's context.
 """
 
 from __future__ import annotations

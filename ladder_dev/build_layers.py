@@ -35,6 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / ".build"
 REQUIREMENTS = ROOT / "layers" / "requirements.txt"
+# The stream image's, which Docker installs at deploy; built here only for the test that
+# imports the image's code with exactly its dependencies.
+IMAGE_REQUIREMENTS = ROOT / "layers" / "requirements-stream.txt"
 CORE = ROOT / "layers" / "ladder"
 FUNCTIONS = ROOT / "functions"
 STAMP = ".inputs-sha256"
@@ -105,12 +108,26 @@ def _build(out: Path, inputs: str, make) -> bool:
     return True
 
 
-def _install_deps(tmp: Path, target: Target) -> None:
+def _requirements_digest(requirements: Path, target: Target) -> str:
+    """Of the file and the files it includes (`-r`), and the platform."""
+    files, queue = [], [requirements]
+    while queue:
+        path = queue.pop()
+        files.append(path.read_bytes())
+        queue += [
+            path.parent / line.split(maxsplit=1)[1]
+            for line in path.read_text().splitlines()
+            if line.startswith("-r ")
+        ]
+    return _digest(*files, " ".join(target.pip_platform_args).encode())
+
+
+def _install_deps(tmp: Path, target: Target, requirements: Path = REQUIREMENTS) -> None:
     subprocess.run(
         [
             *(sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
             *("--no-compile", "--only-binary=:all:", *target.pip_platform_args),
-            *("--target", str(tmp / "python"), "-r", str(REQUIREMENTS)),
+            *("--target", str(tmp / "python"), "-r", str(requirements)),
         ],
         check=True,
     )
@@ -130,7 +147,7 @@ def _copy_tree(src: Path, dest: Path, pattern: str = "**/*") -> None:
 def build(target: Target = LAMBDA) -> dict[str, Path]:
     """Build (or reuse) the three artifacts of `target`; returns their directories."""
     deps, core, code = (target.root / name for name in ("deps", "core", "code"))
-    deps_inputs = _digest(REQUIREMENTS.read_bytes(), " ".join(target.pip_platform_args).encode())
+    deps_inputs = _requirements_digest(REQUIREMENTS, target)
     ran = {
         "deps": _build(deps, deps_inputs, lambda tmp: _install_deps(tmp, target)),
         "core": _build(
@@ -151,6 +168,14 @@ def build(target: Target = LAMBDA) -> dict[str, Path]:
     }
     (target.root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return built
+
+
+def build_image_deps(target: Target = HOST) -> Path:
+    """The stream image's dependencies for `target`, installed apart (or reused)."""
+    out = target.root / "image-deps"
+    inputs = _requirements_digest(IMAGE_REQUIREMENTS, target)
+    _build(out, inputs, lambda tmp: _install_deps(tmp, target, IMAGE_REQUIREMENTS))
+    return out / "python"
 
 
 def unzipped_size(directory: Path) -> int:

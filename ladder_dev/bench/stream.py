@@ -137,22 +137,30 @@ def _percentiles(latencies: list[float]) -> tuple[float, float]:
     return cuts[49] * 1000, cuts[98] * 1000
 
 
-def bench_fanout() -> list[Result]:
+def scratch_settings(stack: ExitStack, purpose: str):
+    """Settings on a migrated scratch database and a Redis prefix of their own, both
+    removed when `stack` closes."""
     from ladder.db.migrations import migrate
-    from ladder.events.relay import stream_key
     from ladder.settings import Settings
     from ladder_dev.local_services import any_postgres, any_redis, delete_keys, scratch_database
+
+    database_url = stack.enter_context(
+        scratch_database(stack.enter_context(any_postgres()), purpose)
+    )
+    migrate(database_url)
+    redis_url = stack.enter_context(any_redis())
+    prefix = f"ladder-bench-{uuid.uuid4().hex[:8]}:"
+    stack.callback(delete_keys, redis_url, prefix)
+    return Settings(DATABASE_URL=database_url, REDIS_URL=redis_url, redis_prefix=prefix)
+
+
+def bench_fanout() -> list[Result]:
+    from ladder.events.relay import stream_key
     from ladder_dev.streaming import StreamServer, publish, wait_published
 
     with ExitStack() as stack:
-        database_url = stack.enter_context(
-            scratch_database(stack.enter_context(any_postgres()), "bench_stream")
-        )
-        migrate(database_url)
-        redis_url = stack.enter_context(any_redis())
-        prefix = f"ladder-bench-{uuid.uuid4().hex[:8]}:"
-        stack.callback(delete_keys, redis_url, prefix)
-        settings = Settings(DATABASE_URL=database_url, REDIS_URL=redis_url, redis_prefix=prefix)
+        settings = scratch_settings(stack, "bench_stream")
+        database_url, redis_url = settings.database_url, settings.redis_url
         server = stack.enter_context(StreamServer(settings))
         publish(database_url, 1)  # the stream exists before baseline readers ask for its tail
         wait_published(database_url, 1)

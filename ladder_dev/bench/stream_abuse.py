@@ -16,7 +16,6 @@ import asyncio
 import socket
 import statistics
 import time
-import uuid
 from contextlib import ExitStack
 
 import httpx
@@ -107,20 +106,12 @@ def _settled_rss(server, start_kib: int, timeout: float = 30) -> int:
 
 
 def bench_replay_abuse() -> list[Result]:
-    from ladder.db.migrations import migrate
-    from ladder.settings import Settings
-    from ladder_dev.local_services import any_postgres, any_redis, delete_keys, scratch_database
+    from ladder_dev.bench.stream import scratch_settings
     from ladder_dev.streaming import StreamServer, publish, wait_published
 
     with ExitStack() as stack:
-        database_url = stack.enter_context(
-            scratch_database(stack.enter_context(any_postgres()), "bench_abuse")
-        )
-        migrate(database_url)
-        redis_url = stack.enter_context(any_redis())
-        prefix = f"ladder-bench-{uuid.uuid4().hex[:8]}:"
-        stack.callback(delete_keys, redis_url, prefix)
-        settings = Settings(DATABASE_URL=database_url, REDIS_URL=redis_url, redis_prefix=prefix)
+        settings = scratch_settings(stack, "bench_abuse")
+        database_url = settings.database_url
         server = stack.enter_context(StreamServer(settings))
         publish(database_url, EVENTS, per_transaction=500, players_per_event=8)
         wait_published(database_url, EVENTS, timeout=120)

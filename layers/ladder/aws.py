@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from ladder.errors import ServiceUnavailable
-from ladder.observability import logger
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -32,8 +31,7 @@ def aws_errors_are_unavailable(call: Callable[P, T]) -> Callable[P, T]:
         try:
             return call(*args, **kwargs)
         except Exception as exc:
-            if from_aws(exc):  # the cause is for the logs: it names buckets and endpoints
-                logger.warning("an AWS call failed", call=call.__qualname__, error=str(exc))
+            if from_aws(exc):  # the cause, for logs and the CLI: it names buckets, endpoints
                 raise AwsUnavailable("S3 or SQS refused or did not answer; retry later") from exc
             raise
 

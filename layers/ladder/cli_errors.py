@@ -21,13 +21,16 @@ def explain(exc: BaseException) -> str:
     """`exc` as one line naming what went wrong and what to do about it."""
     import psycopg
 
+    from ladder.aws import AwsUnavailable
     from ladder.db import DatabaseUnavailable
     from ladder.db.migrations import MigrationError
     from ladder.errors import LadderError
 
     if isinstance(exc, CliError | MigrationError):
         return _first_line(exc)
-    if isinstance(exc, LadderError):
+    if isinstance(exc, AwsUnavailable) and exc.__cause__ is not None:
+        exc = exc.__cause__  # the operator is told what AWS said, and what to do
+    elif isinstance(exc, LadderError):
         return exc.detail
     if isinstance(exc, DatabaseUnavailable | psycopg.OperationalError):
         return (

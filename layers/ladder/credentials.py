@@ -26,7 +26,9 @@ SECRET_MAX_AGE = 300  # seconds a fetched Redis token is reused before it is rea
 
 @lru_cache(maxsize=1)
 def _rds_client(region: str):
-    import boto3  # lazily: the Lambda runtime provides it; local runs never get here
+    # Lazily: Lambda provides boto3 and the stream image installs it; local runs never
+    # get here (no IAM authentication).
+    import boto3
 
     return boto3.client("rds", region_name=region)
 

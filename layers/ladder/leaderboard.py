@@ -15,7 +15,7 @@ from ladder.cache import Cache
 from ladder.db import Database
 from ladder.models import LeaderboardEntry, Page
 from ladder.observability import MetricUnit, metrics
-from ladder.pagination import decode_cursor, encode_cursor
+from ladder.pagination import Keyset, encode_cursor
 from ladder.players import HANDLE_PATTERN
 
 VERSION_KEY = "leaderboard:version"
@@ -37,12 +37,16 @@ class LeaderboardCursor(BaseModel):
     handle: str = Field(pattern=HANDLE_PATTERN)
 
 
+LEADERBOARD = Keyset("leaderboard", LeaderboardCursor)
+
+
 def leaderboard_page(
     db: Database, cache: Cache, *, limit: int, cursor: str | None, ttl: int
 ) -> Page[LeaderboardEntry]:
-    after = decode_cursor("leaderboard", cursor, LeaderboardCursor) if cursor else None
+    after = LEADERBOARD.after(cursor)
     version = cache.get_int(VERSION_KEY) or 0
-    position = encode_cursor("leaderboard", after) if after else ""
+    # The page's key holds the cursor re-encoded: variants of one position share a page.
+    position = encode_cursor(LEADERBOARD.kind, after) if after else ""
     page_key = f"leaderboard:v{version}:{limit}:{position}"
     page, served = cache.get_or_compute(
         page_key, ttl, lambda: _query(db, limit, after).model_dump(mode="json")
@@ -80,15 +84,13 @@ def _query(db: Database, limit: int, after: LeaderboardCursor | None) -> Page[Le
         ).fetchall()
     )
     first_rank = _players_up_to(db, after) + 1 if after else 1
-    items = [LeaderboardEntry(rank=first_rank + i, **row) for i, row in enumerate(rows[:limit])]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = encode_cursor(
-            "leaderboard",
-            LeaderboardCursor(rating=last.rating, games=last.games, handle=last.handle),
-        )
-    return Page[LeaderboardEntry](items=items, next_cursor=next_cursor)
+    return LEADERBOARD.page(
+        Page[LeaderboardEntry],
+        list(enumerate(rows)),
+        limit,
+        lambda numbered: LeaderboardEntry(rank=first_rank + numbered[0], **numbered[1]),
+        lambda last: LeaderboardCursor(rating=last.rating, games=last.games, handle=last.handle),
+    )
 
 
 def _players_up_to(db: Database, after: LeaderboardCursor) -> int:

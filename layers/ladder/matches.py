@@ -14,7 +14,7 @@ from ladder.errors import Conflict, NotFound, Unprocessable
 from ladder.events import write_event
 from ladder.jobs.store import schedule_recalculation
 from ladder.models import Match, Page, RatingHistoryEntry
-from ladder.pagination import decode_cursor, encode_cursor
+from ladder.pagination import Keyset
 from ladder.players import ensure_player_exists
 from ladder.ratings.elo import RatingRules, Standing, rate
 from ladder.times import UtcTime
@@ -200,22 +200,29 @@ def get_match(db: Database, match_id: UUID) -> Match:
     return _match_from_row(row)
 
 
+MATCHES = Keyset("matches", MatchCursor)
+RATINGS = Keyset("ratings", MatchCursor)
+
+
+def _newest_first(after: MatchCursor | None, alias: str = "") -> tuple[str, dict]:
+    """The condition for rows after `after` in `(played_at, seq)` descending, and its
+    parameters."""
+    if after is None:
+        return "", {}
+    condition = f" AND ({alias}played_at, {alias}seq) < (%(at)s, %(seq)s)"
+    return condition, {"at": after.played_at, "seq": after.seq}
+
+
 def list_player_matches(
     db: Database, player_id: UUID, *, limit: int, cursor: str | None
 ) -> Page[Match]:
     """A player's matches, newest first in rating order `(played_at, seq)`."""
-    after = decode_cursor("matches", cursor, MatchCursor) if cursor else None
-    keyset = "AND (m.played_at, m.seq) < (%(at)s, %(seq)s)" if after else ""
-    params = {
-        "player": player_id,
-        "limit": limit + 1,
-        "at": after.played_at if after else None,
-        "seq": after.seq if after else None,
-    }
+    keyset, params = _newest_first(MATCHES.after(cursor), "m.")
+    params |= {"player": player_id, "limit": limit + 1}
     # One index scan per side of the match, merged: an OR over both columns
     # could not walk an index in order.
     sides = [
-        f"({MATCH_SELECT} WHERE m.{side} = %(player)s {keyset}"
+        f"({MATCH_SELECT} WHERE m.{side} = %(player)s{keyset}"
         " ORDER BY m.played_at DESC, m.seq DESC LIMIT %(limit)s)"
         for side in ("player_a", "player_b")
     ]
@@ -225,40 +232,36 @@ def list_player_matches(
         ensure_player_exists(conn, player_id)
         return conn.execute(query, params).fetchall()
 
-    rows = db.run(work)
-    items = [_match_from_row(row) for row in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = encode_cursor("matches", MatchCursor(played_at=last.played_at, seq=last.seq))
-    return Page[Match](items=items, next_cursor=next_cursor)
+    return MATCHES.page(
+        Page[Match],
+        db.run(work),
+        limit,
+        _match_from_row,
+        lambda last: MatchCursor(played_at=last.played_at, seq=last.seq),
+    )
 
 
 def list_rating_history(
     db: Database, player_id: UUID, *, limit: int, cursor: str | None
 ) -> Page[RatingHistoryEntry]:
     """A player's rating after each rated match, newest first."""
-    after = decode_cursor("ratings", cursor, MatchCursor) if cursor else None
+    keyset, params = _newest_first(RATINGS.after(cursor))
+    params |= {"player": player_id, "limit": limit + 1}
 
     def work(conn: psycopg.Connection) -> list[dict]:
         ensure_player_exists(conn, player_id)
         return conn.execute(
             "SELECT match_id, seq, rating_before AS before, rating_after AS after, played_at AS at"
             " FROM rating_history WHERE player_id = %(player)s"
-            + (" AND (played_at, seq) < (%(at)s, %(seq)s)" if after else "")
+            + keyset
             + " ORDER BY played_at DESC, seq DESC LIMIT %(limit)s",
-            {
-                "player": player_id,
-                "limit": limit + 1,
-                "at": after.played_at if after else None,
-                "seq": after.seq if after else None,
-            },
+            params,
         ).fetchall()
 
-    rows = db.run(work)
-    items = [RatingHistoryEntry.model_validate(row) for row in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = encode_cursor("ratings", MatchCursor(played_at=last.at, seq=last.seq))
-    return Page[RatingHistoryEntry](items=items, next_cursor=next_cursor)
+    return RATINGS.page(
+        Page[RatingHistoryEntry],
+        db.run(work),
+        limit,
+        RatingHistoryEntry.model_validate,
+        lambda last: MatchCursor(played_at=last.at, seq=last.seq),
+    )

@@ -1,15 +1,20 @@
 """What Lambda runs: the built layers and functions/, and nothing from this venv."""
 
+import ast
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from ladder_dev.build_layers import HOST, LAMBDA, build, unzipped_size
+from ladder_dev.build_layers import HOST, LAMBDA, build, build_image_deps, unzipped_size
+from tests.imports import imports
 
 LIMIT_MB = 100
 DEV_ONLY = ("pytest", "moto", "boto3", "botocore", "fakeredis", "hypothesis", "aws_cdk", "uvicorn")
+# Ours, for development only: never in what is deployed.
+TOOLING = ("ladder_dev", "tests", "scripts")
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +66,95 @@ def test_an_unchanged_build_is_reused(lambda_build):
     assert {
         name: (path / ".inputs-sha256").stat().st_mtime_ns for name, path in again.items()
     } == stamps
+
+
+def _resolves(module: str, roots: list) -> bool:
+    """`module` (or, for `from a import name`, its parent) is a file under one of `roots`."""
+    for name in (module, module.rpartition(".")[0]):
+        path = name.replace(".", "/")
+        for root in roots:
+            if (root / f"{path}.py").exists() or (root / path / "__init__.py").exists():
+                return True
+    return False
+
+
+def test_the_lambda_artifacts_hold_and_import_no_developer_tooling(lambda_build):
+    core, code = lambda_build["core"] / "python", lambda_build["code"]
+    assert sorted(p.name for p in core.iterdir()) == ["ladder"]
+    assert sorted(p.name for p in code.iterdir() if not p.name.startswith(".")) == ["functions"]
+    assert not (code / "functions" / "stream.py").exists()  # the image's entry point
+    files = [*core.rglob("*.py"), *code.rglob("*.py")]
+    found = [imports(core, [f]) if core in f.parents else imports(code, [f]) for f in files]
+    listed = [i for group in found for i in group]
+    assert len(listed) > 300  # every import, down to the lazy ones in functions
+    assert [str(i) for i in listed if i.within(*TOOLING, "ladder_stream")] == []
+    ours = [i for i in listed if i.within("ladder", "functions")]
+    assert [str(i) for i in ours if not _resolves(i.module, [core, code])] == []
+
+
+def _image_context(stage) -> Path:
+    (image,) = stage.assets["dockerImages"].values()
+    return stage.outdir / image["source"]["directory"]
+
+
+def test_the_stream_image_holds_the_stream_and_the_core_only(preview):
+    context = _image_context(preview)
+    files = sorted(
+        str(p.relative_to(context))
+        for p in context.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
+    assert {f.split("/")[0] for f in files} == {
+        ".dockerignore",
+        "Dockerfile",
+        "layers",
+        "functions",
+    }
+    assert [f for f in files if f.startswith("functions/")] == [
+        "functions/__init__.py",
+        "functions/stream.py",
+    ]
+    assert {f.split("/")[1] for f in files if f.startswith("layers/")} == {
+        "ladder",
+        "ladder_stream",
+        "requirements-core.txt",
+        "requirements-stream.txt",
+    }
+    assert not [f for f in files if f.startswith("layers/ladder/api/")]
+    layers = context / "layers"
+    listed = imports(layers, list(layers.rglob("*.py"))) + imports(
+        context, list((context / "functions").rglob("*.py"))
+    )
+    assert [str(i) for i in listed if i.within(*TOOLING, "ladder.api", "fastapi", "mangum")] == []
+
+
+def test_the_stream_image_code_runs_with_exactly_the_image_dependencies(preview, tmp_path):
+    """The image's code and the image's requirements, nothing of this venv: the app
+    builds, and IAM authentication (boto3, which Fargate does not provide) signs a token."""
+    context = _image_context(preview)
+    deps = build_image_deps(HOST)
+    check = (
+        "import sys, functions.stream as s; assert s.app is not None; "
+        "from ladder.credentials import database_conninfo; "
+        "info = database_conninfo('host=proxy.example user=ladder_app dbname=ladder'); "
+        "assert 'X-Amz-Signature' in info, info; "
+        "print(sorted({m.split('.')[0] for m in sys.modules}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", check],  # -S: no site-packages at all
+        env={
+            "PYTHONPATH": os.pathsep.join(str(p) for p in (context / "layers", context, deps)),
+            "PATH": os.environ["PATH"],
+            "LADDER_DB_IAM_AUTH": "true",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = set(ast.literal_eval(result.stdout))
+    assert not loaded & {*TOOLING, "fastapi", "mangum", "jwt", "pytest", "moto"}, loaded

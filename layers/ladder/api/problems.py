@@ -86,7 +86,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         if slug == "internal":
             logger.exception("unhandled error")
         elif PROBLEM_TYPES[slug].status == 503:
-            logger.error("a dependency is unavailable", error=str(exc))
+            cause = exc.__cause__ or exc  # what the dependency said, for the operator
+            logger.error("a dependency is unavailable", error=f"{type(cause).__name__}: {cause}")
         detail, extra = error_detail(exc)
         return problem(request, slug, detail, **extra)
 

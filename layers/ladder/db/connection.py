@@ -7,8 +7,12 @@
 - Each unit of work runs in one transaction; if the connection turns out to be
   dead (the proxy or server dropped it while the environment was frozen), the
   pool's idle connections are checked and the work is retried once on a live
-  one. Writes are idempotent by key, so
-  a retry after an ambiguous commit cannot double-apply.
+  one. A connection lost during COMMIT leaves unknown whether the first attempt
+  committed, and the retry runs the work again. A write sent with an
+  Idempotency-Key then answers with the response the committed attempt stored
+  (match reports always carry one). Without a key, the retry may fail on what
+  the first attempt did (409: the handle taken, the match already voided), or
+  answer with the job the first attempt queued (a recalculation or backup).
 """
 
 from __future__ import annotations
