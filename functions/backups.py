@@ -1,10 +1,10 @@
 """Scheduled backup (nightly) and restore drill (weekly), invoked by EventBridge Scheduler."""
 
 from ladder.backup.drill import run_drill
-from ladder.backup.dump import create_backup
 from ladder.backup.retention import apply_retention
 from ladder.backup.store import Store
-from ladder.observability import MetricUnit, logger, metrics
+from ladder.commands import back_up
+from ladder.observability import logger, metrics
 from ladder.settings import get_settings
 
 # At INIT, without I/O: settings unfit for AWS fail here, not at the first run.
@@ -14,12 +14,9 @@ settings = get_settings()
 @metrics.log_metrics
 @logger.inject_lambda_context
 def backup_handler(event, context):
-    store = Store(settings)
-    manifest = create_backup(settings.database_url, store)
-    metrics.add_metric(name="BackupSucceeded", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="BackupSeconds", unit=MetricUnit.Seconds, value=manifest.total_seconds)
+    manifest = back_up(settings)
     retention = apply_retention(
-        store, daily=settings.backup_keep_daily, weekly=settings.backup_keep_weekly
+        Store(settings), daily=settings.backup_keep_daily, weekly=settings.backup_keep_weekly
     )
     return {"backup_id": manifest.id, "deleted": retention["deleted"]}
 

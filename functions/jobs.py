@@ -11,8 +11,8 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from ladder.job_handlers import handle
 from ladder.jobs.envelope import Envelope
-from ladder.jobs.runner import run_job
 from ladder.observability import logger, metrics
 from ladder.resources import Resources
 from ladder.settings import get_settings
@@ -22,7 +22,7 @@ resources = Resources.from_settings(get_settings())
 
 
 def record_handler(record: SQSRecord):
-    return run_job(resources, Envelope.model_validate_json(record.body))
+    return handle(resources, Envelope.model_validate_json(record.body))
 
 
 @metrics.log_metrics

@@ -45,7 +45,8 @@ MANIFEST = "manifest.json"
 # The image's entry point, not a Lambda's: it stays out of the functions' code.
 IMAGE_ONLY = ("stream.py",)
 
-# The Lambda runtime the stacks deploy (infra/config.py reads these too).
+# The Lambda runtime the stacks deploy: written into the manifest, which infra/lambdas.py
+# checks against the runtime it configures.
 LAMBDA_PYTHON = "3.14"
 LAMBDA_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 

@@ -1,4 +1,4 @@
-"""`ladder chaos`: registered into the operator CLI through the `ladder.commands` entry
+"""`ladder chaos`: registered into the operator CLI through the `ladder.cli` entry
 point (pyproject.toml), so it exists only where the development tools are installed."""
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from importlib.metadata import entry_points
 from ladder.auth import KNOWN_SCOPES
 from ladder.cli_errors import CliError, explain
 
-COMMAND_ENTRY_POINTS = "ladder.commands"  # each: a callable given the subparsers to add to
+COMMAND_ENTRY_POINTS = "ladder.cli"  # each: a callable given the subparsers to add to
 
 
 class _Parser(argparse.ArgumentParser):
@@ -129,9 +129,10 @@ def cmd_queues(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from ladder.backup import dump, restore, verify
+    from ladder.backup import restore, verify
     from ladder.backup.manifest import list_backups
     from ladder.backup.store import Store
+    from ladder.commands import back_up
     from ladder.progress import progress
     from ladder.settings import get_settings
 
@@ -149,7 +150,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return 0
     if args.action == "create":
         with progress("backup") as bar:
-            manifest = dump.create_backup(settings.database_url, store, report=bar.update)
+            manifest = back_up(settings, report=bar.update)
         print(manifest.id)
         return 0
     if args.action == "verify":
@@ -263,7 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     # Commands other installed packages add (the development tools add `chaos`): found
     # through their entry points, so nothing of theirs ships where they are absent.
     for entry in entry_points(group=COMMAND_ENTRY_POINTS):
-        entry.load()(commands)
+        try:
+            entry.load()(commands)
+        except Exception as exc:  # a broken plugin costs its command, not the CLI
+            if os.environ.get("LADDER_DEBUG"):
+                raise
+            print(f"ladder: command {entry.name!r} skipped: {explain(exc)}", file=sys.stderr)
     return parser
 
 

@@ -23,7 +23,7 @@ def explain(exc: BaseException) -> str:
 
     from ladder.aws import AwsUnavailable
     from ladder.db import DatabaseUnavailable
-    from ladder.db.migrations import MigrationError
+    from ladder.db.errors import MigrationError
     from ladder.errors import LadderError
 
     if isinstance(exc, CliError | MigrationError):

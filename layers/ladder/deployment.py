@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from psycopg.conninfo import conninfo_to_dict
 
+from ladder.errors import UnsafeConfiguration
 from ladder.settings import DEV_CLIENT_ID, DEV_JWT_SECRET, Settings
 
 # Variables the Lambda runtime and the ECS agent set in every process they start.
@@ -31,10 +32,6 @@ AWS_RUNTIME_MARKERS = (
 )
 # Encryption modes libpq may fall back to plaintext with.
 WEAK_SSLMODES = frozenset({"disable", "allow", "prefer"})
-
-
-class UnsafeConfiguration(RuntimeError):
-    """Development settings inside AWS."""
 
 
 def running_in_aws() -> bool:

@@ -46,3 +46,8 @@ class IdempotencyKeyReused(Unprocessable):
 
 class ServiceUnavailable(LadderError):
     """Something ladder depends on did not answer; retrying later may work."""
+
+
+class UnsafeConfiguration(RuntimeError):
+    """Development settings inside AWS: the process refuses to start (not a caller's
+    error; no problem type)."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime, timedelta
 from uuid import UUID
 
 import psycopg
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ladder.db import Database
 from ladder.errors import Conflict, NotFound, Unprocessable
@@ -16,7 +17,7 @@ from ladder.jobs.store import schedule_recalculation
 from ladder.models import Match, Page, RatingHistoryEntry
 from ladder.pagination import Keyset
 from ladder.players import ensure_player_exists
-from ladder.ratings.elo import RatingRules, Standing, rate
+from ladder.ratings.elo import VALID_SCORES, RatingRules, Standing, rate
 from ladder.times import UtcTime
 
 BIGINT_MAX = 2**63 - 1
@@ -34,10 +35,30 @@ LEFT JOIN rating_history hb ON hb.match_id = m.id AND hb.player_id = m.player_b
 
 
 class MatchReport(BaseModel):
+    """A match as a game server reports it, valid whoever calls (the API's body is this)."""
+
     player_a: UUID
     player_b: UUID
-    score_a: float
-    played_at: datetime | None
+    score_a: float = Field(strict=True, description="A's score: 1 win, 0.5 draw, 0 loss.")
+    played_at: UtcTime | None = Field(
+        None,
+        description="When the match was played: RFC 3339 with a UTC offset, stored in UTC; "
+        "default: when it is rated.",
+    )
+
+    @field_validator("score_a")
+    @classmethod
+    def known_score(cls, value: float) -> float:
+        # -0.0 == 0.0 in Python; it is still not a score a game server means.
+        if value not in VALID_SCORES or math.copysign(1.0, value) < 0:
+            raise ValueError("score_a must be 1, 0.5 or 0")
+        return float(value)
+
+    @model_validator(mode="after")
+    def two_players(self) -> MatchReport:
+        if self.player_a == self.player_b:
+            raise ValueError("player_a and player_b must be different players")
+        return self
 
 
 class MatchCursor(BaseModel):

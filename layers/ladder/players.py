@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from uuid import UUID
 
 import psycopg
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ladder.db import Database
 from ladder.errors import Conflict, NotFound
@@ -18,12 +19,32 @@ PLAYER_COLUMNS = "id, handle, display_name, rating, games, created_at"
 HANDLE_PATTERN = r"^[a-z0-9_]{3,32}$"  # as stored (lower case); the schema checks it too
 
 
-class NewPlayer(BaseModel):
-    """A registration, as validated at the edge (`handle` lower-case)."""
+# Text without control characters, C0 or C1 (Postgres rejects NUL outright).
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+$"
 
-    handle: str
-    display_name: str
-    email: str | None = None
+
+class NewPlayer(BaseModel):
+    """A registration, valid whoever calls (the API's body is this); `handle` is stored
+    lower-case."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    handle: str = Field(
+        max_length=32,
+        description="3–32 of a-z, 0-9, _; compared case-insensitively, stored lower-case.",
+        examples=["alice_99"],
+    )
+    display_name: str = Field(min_length=1, max_length=64, pattern=TEXT_PATTERN)
+    email: str | None = Field(None, max_length=254, pattern=EMAIL_PATTERN)
+
+    @field_validator("handle")
+    @classmethod
+    def lower_handle(cls, value: str) -> str:
+        value = value.lower()
+        if not re.fullmatch(HANDLE_PATTERN, value):
+            raise ValueError("handle must be 3–32 characters of a-z, 0-9 and _")
+        return value
 
 
 def insert_player(conn: psycopg.Connection, new: NewPlayer, rules: RatingRules) -> Player:

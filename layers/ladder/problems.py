@@ -106,6 +106,15 @@ ERROR_TYPES: dict[type[Exception], str] = {
 }
 
 
+# What a web framework answers itself (routing), as problem types.
+HTTP_PROBLEMS = {404: "not-found", 405: "method-not-allowed"}
+
+
+def slug_for_status(status: int) -> str:
+    """The problem type of a status the framework answered (any other 4xx: bad request)."""
+    return HTTP_PROBLEMS.get(status, "bad-request")
+
+
 def slug_of(error: Exception) -> str:
     """The problem type of `error`: its nearest mapped class, else internal."""
     for cls in type(error).__mro__:

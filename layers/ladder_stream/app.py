@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from ladder.credentials import database_conninfo
 from ladder.errors import BadRequest
 from ladder.events.relay import stream_key
-from ladder.problems import MEDIA_TYPE, headers_for, problem_body
+from ladder.problems import MEDIA_TYPE, headers_for, problem_body, slug_for_status
 from ladder.redis_clients import async_redis_client
 from ladder.settings import Settings, get_settings
 from ladder_stream import metrics as m
@@ -155,7 +155,7 @@ def create_stream_app(settings: Settings | None = None, *, relay: bool = True) -
         return HTMLResponse(html.replace("{{API_URL}}", settings.public_api_url))
 
     async def not_routed(request: Request, exc: HTTPException) -> Response:
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "bad-request")
+        slug = slug_for_status(exc.status_code)
         return problem(settings, slug, f"{request.method} {request.url.path}: {exc.detail}")
 
     return Starlette(

@@ -22,13 +22,11 @@ import redis.asyncio as aioredis
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from ladder_stream.errors import HistoryGone
+
 CHUNK = 1000  # events per live read or Postgres query
 BLOCK = 256  # events per shared history block
 CACHED_BLOCKS = 64  # blocks kept for resuming clients (at ~1 KB an event, ~16 MB)
-
-
-class HistoryGone(Exception):
-    """The events after a client's position are in neither Redis nor Postgres."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator
 from ladder.errors import BadRequest
 from ladder.observability import logger
 from ladder_stream import metrics as m
+from ladder_stream.errors import HistoryGone
 from ladder_stream.hub import Hub, Subscriber
-from ladder_stream.log import EventLog, HistoryGone, StreamEvent
+from ladder_stream.log import EventLog, StreamEvent
 
 RETRY_MS = 3000
 REPLAY_WRITE = 16 * 1024  # bytes of history frames per write to a resuming client

@@ -14,7 +14,7 @@ from tests.imports import imports
 LIMIT_MB = 100
 DEV_ONLY = ("pytest", "moto", "boto3", "botocore", "fakeredis", "hypothesis", "aws_cdk", "uvicorn")
 # Ours, for development only: never in what is deployed.
-TOOLING = ("ladder_dev", "tests", "scripts")
+TOOLING = ("ladder_dev", "tests")
 
 
 @pytest.fixture(scope="module")

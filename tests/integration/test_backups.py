@@ -6,10 +6,10 @@ import pytest
 from ladder.backup import dump
 from ladder.backup.drill import run_drill
 from ladder.backup.dump import create_backup
+from ladder.backup.errors import CorruptObject
 from ladder.backup.manifest import list_backups, load_manifest
 from ladder.backup.restore import restore_backup
 from ladder.backup.retention import backups_to_keep
-from ladder.backup.store import CorruptObject
 from ladder.backup.verify import checksums_match, verify_backup
 from ladder.errors import Conflict, NotFound
 
@@ -139,14 +139,14 @@ def test_the_cli_creates_lists_verifies_and_restores(
 def test_admin_backups_start_a_backup_job_and_list_complete_backups(
     client, admin, writer, resources
 ):
+    from ladder.job_handlers import handle
     from ladder.jobs.envelope import Envelope
-    from ladder.jobs.runner import run_job
 
     assert client.post("/v1/admin/backups", headers=writer).status_code == 403
     started = client.post("/v1/admin/backups", headers=admin)
     assert started.status_code == 202
     job_id = started.json()["job_id"]
-    result = run_job(resources, Envelope(type="backup.create", id=job_id))
+    result = handle(resources, Envelope(type="backup.create", id=job_id))
     listed = client.get("/v1/admin/backups", headers=admin).json()
     assert result["backup_id"] in [b["id"] for b in listed["items"]]
     status = client.get(f"/v1/admin/jobs/{job_id}", headers=admin).json()

@@ -11,7 +11,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from ladder.events.relay import Publisher, stream_key
 from ladder_dev.streaming import publish
-from ladder_stream.log import EventLog, HistoryGone
+from ladder_stream.errors import HistoryGone
+from ladder_stream.log import EventLog
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 

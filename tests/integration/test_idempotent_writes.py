@@ -162,3 +162,51 @@ def test_a_recalculation_without_a_body_and_with_an_empty_one_are_the_same_reque
     again = client.post("/v1/admin/recalculations", json={}, headers=headers)
     assert again.status_code == 202, again.text
     assert again.json() == first.json()
+
+
+def test_stored_fingerprints_stay_as_first_released(client, writer, admin, db):
+    """A retry that spans a deploy must find its stored answer: each write's fingerprint
+    is its operation and the body as it was first fingerprinted (pinned here, literally)."""
+    from ladder.idempotency import fingerprint
+
+    def stored_hash(headers) -> str:
+        return db.execute(
+            "SELECT request_hash FROM idempotency_records WHERE key = %s",
+            (headers["Idempotency-Key"],),
+        ).fetchone()["request_hash"]
+
+    checks = []
+    headers = {**writer, **key()}
+    player = client.post(
+        "/v1/players", json={"handle": "fp_a", "display_name": "F"}, headers=headers
+    )
+    checks.append(
+        (headers, "POST /v1/players", {"handle": "fp_a", "display_name": "F", "email": None})
+    )
+    b = create_player(client, writer, "fp_b")["id"]
+    headers = {**writer, **key()}
+    body = {"player_a": player.json()["id"], "player_b": b, "score_a": 1}
+    match = client.post(
+        "/v1/matches", json={**body, "played_at": "2026-01-01T11:00:00+01:00"}, headers=headers
+    ).json()
+    checks.append(
+        (headers, "POST /v1/matches", {**body, "score_a": 1.0, "played_at": "2026-01-01T10:00:00Z"})
+    )
+    headers = {**admin, **key()}
+    client.post(f"/v1/matches/{match['id']}/void", headers=headers)
+    checks.append((headers, "POST /v1/matches/{id}/void", {"match_id": match["id"]}))
+    for sent, released in (
+        (None, {}),
+        (
+            {"from_played_at": "2026-01-01T11:00:00.5+01:00"},
+            {"from_played_at": "2026-01-01T10:00:00.500000Z"},
+        ),
+    ):
+        headers = {**admin, **key()}
+        client.post("/v1/admin/recalculations", json=sent, headers=headers)
+        checks.append((headers, "POST /v1/admin/recalculations", released))
+    headers = {**admin, **key()}
+    client.post("/v1/admin/backups", headers=headers)
+    checks.append((headers, "POST /v1/admin/backups", {}))
+    for headers, operation, released in checks:
+        assert stored_hash(headers) == fingerprint(operation, released), operation

@@ -4,7 +4,8 @@ import psycopg
 import pytest
 
 from ladder.db import migrations
-from ladder.db.migrations import MigrationError, current_version, latest_version, migrate
+from ladder.db.errors import MigrationError
+from ladder.db.migrations import current_version, latest_version, migrate
 
 
 def test_migrating_twice_applies_nothing_the_second_time(create_database):

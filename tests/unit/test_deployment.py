@@ -5,7 +5,8 @@ from unittest import mock
 
 import pytest
 
-from ladder.deployment import UnsafeConfiguration, development_settings, refuse_development_settings
+from ladder.deployment import development_settings, refuse_development_settings
+from ladder.errors import UnsafeConfiguration
 from ladder.settings import Settings, get_settings
 
 # What a deployed function's template gives it (endpoints of the shape AWS has).

@@ -22,11 +22,9 @@ from ladder.problems import (
     error_detail,
     headers_for,
     problem_body,
+    slug_for_status,
     slug_of,
 )
-
-# What Starlette raises itself (routing), as problem types.
-HTTP_PROBLEMS = {404: "not-found", 405: "method-not-allowed"}
 
 
 def public_base_url(request: Request) -> str:
@@ -77,7 +75,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slug = HTTP_PROBLEMS.get(exc.status_code, "bad-request")
+        slug = slug_for_status(exc.status_code)
         return problem_response(public_base_url(request), slug, str(exc.detail), exc.headers)
 
     async def on_error(request: Request, exc: Exception) -> JSONResponse:

@@ -11,13 +11,10 @@ import json
 import tempfile
 from typing import IO, Any
 
+from ladder.backup.errors import CorruptObject
 from ladder.settings import Settings
 
 PART_SIZE = 8 * 1024 * 1024
-
-
-class CorruptObject(Exception):
-    """An object whose bytes do not hash to what its manifest recorded."""
 
 
 def s3_client(settings: Settings):

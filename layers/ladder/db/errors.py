@@ -2,4 +2,8 @@
 
 
 class DatabaseUnavailable(Exception):
-    """Postgres did not answer in time; the API turns this into a 503."""
+    """Postgres did not answer in time (`ladder.problems`: a 503)."""
+
+
+class MigrationError(Exception):
+    """The database's migration history disagrees with the code's."""

@@ -20,6 +20,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from ladder.credentials import database_conninfo
+from ladder.db.errors import MigrationError
 from ladder.db.roles import grant_privileges
 from ladder.observability import logger
 
@@ -35,10 +36,6 @@ REWRITTEN: dict[int, frozenset[str]] = {
     # with `rds_iam` (RDS) ever ran it; roles now come from the bootstrap.
     5: frozenset({"69d7e740d65bbb33d82e37cada15862d0fc3a71174b23e785f861799bafbac98"}),
 }
-
-
-class MigrationError(Exception):
-    """The database's migration history disagrees with the code's."""
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,8 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from ladder.events.errors import UndeclaredEventType
 from ladder.models import Match, Player
-
-
-class UndeclaredEventType(LookupError):
-    """An event type that the registry does not declare."""
 
 
 class LeaderboardPlayer(BaseModel):

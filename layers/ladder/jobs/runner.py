@@ -1,4 +1,5 @@
-"""Running a job: claim it by id (idempotency), dispatch to its handler, record the outcome.
+"""Running a job: claim it by id (idempotency), hand it to its type's handler (the
+application's, `ladder.job_handlers`), record the outcome.
 
 Idempotency lives in Postgres, in the `jobs` row, rather than in Powertools'
 Redis idempotency store: the recalculation marks its job succeeded in the
@@ -9,17 +10,14 @@ applied" can never disagree, which a record in another store cannot promise.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
-from ladder import commands
 from ladder.jobs import store
-from ladder.jobs.envelope import BACKUP, INVALIDATE_CACHE, RECALCULATE, Envelope
+from ladder.jobs.envelope import Envelope
 from ladder.jobs.errors import RecalculationBusy, UnknownJobType
-from ladder.leaderboard import invalidate_leaderboard
 from ladder.observability import MetricUnit, logger, metrics
-from ladder.ratings.recalculation import Point
 from ladder.resources import Resources
 
 
@@ -34,46 +32,17 @@ class Job:
         store.record_progress(self.resources.db, self.id, fraction)
 
 
-def _recalculate(job: Job) -> dict:
-    start = Point.from_payload(job.payload.get("from"))
-    result = commands.run_recalculation(job.resources, job.id, start, job.progress)
-    if result["seconds"] > 0:
-        metrics.add_metric(
-            name="RecalculatedMatchesPerSecond",
-            unit=MetricUnit.CountPerSecond,
-            value=result["matches"] / result["seconds"],
-        )
-    return result
+# What a job type's handler is: it may complete its job itself (in its own transaction,
+# for exactly-once effects) or return a result.
+Handler = Callable[[Job], dict]
 
 
-def _invalidate_cache(job: Job) -> dict:
-    invalidate_leaderboard(job.resources.cache)
-    return {"invalidated": ["leaderboard"]}
-
-
-def _backup(job: Job) -> dict:
-    from ladder.backup.dump import create_backup
-    from ladder.backup.store import Store
-
-    settings = job.resources.settings
-    manifest = create_backup(
-        settings.database_url, Store(settings), report=lambda fraction, _: job.progress(fraction)
-    )
-    return {"backup_id": manifest.id, "seconds": manifest.total_seconds}
-
-
-# The registry: job type → handler. A handler may complete its job itself
-# (in its own transaction, for exactly-once effects) or return a result.
-HANDLERS: dict[str, Callable[[Job], dict]] = {
-    RECALCULATE: _recalculate,
-    INVALIDATE_CACHE: _invalidate_cache,
-    BACKUP: _backup,
-}
-
-
-def run_job(resources: Resources, envelope: Envelope) -> dict | None:
-    """Run one delivered job; raises on failure so the queue retries (then DLQs) it."""
-    handler = HANDLERS.get(envelope.type)
+def run_job(
+    resources: Resources, envelope: Envelope, handlers: Mapping[str, Handler]
+) -> dict | None:
+    """Run one delivered job with its type's handler; raises on failure so the queue
+    retries (then DLQs) it."""
+    handler = handlers.get(envelope.type)
     if handler is None:
         metrics.add_metric(name="JobFailures", unit=MetricUnit.Count, value=1)
         raise UnknownJobType(f"no handler for job type {envelope.type!r}")

@@ -1,0 +1,49 @@
+"""What each job type does: the application's handlers, which the job machinery
+(`ladder.jobs.runner`) calls for a delivered job."""
+
+from __future__ import annotations
+
+from ladder import commands
+from ladder.jobs.envelope import BACKUP, INVALIDATE_CACHE, RECALCULATE, Envelope
+from ladder.jobs.runner import Handler, Job, run_job
+from ladder.leaderboard import invalidate_leaderboard
+from ladder.observability import MetricUnit, metrics
+from ladder.ratings.recalculation import Point
+from ladder.resources import Resources
+
+
+def _recalculate(job: Job) -> dict:
+    start = Point.from_payload(job.payload.get("from"))
+    result = commands.run_recalculation(job.resources, job.id, start, job.progress)
+    if result["seconds"] > 0:
+        metrics.add_metric(
+            name="RecalculatedMatchesPerSecond",
+            unit=MetricUnit.CountPerSecond,
+            value=result["matches"] / result["seconds"],
+        )
+    return result
+
+
+def _invalidate_cache(job: Job) -> dict:
+    invalidate_leaderboard(job.resources.cache)
+    return {"invalidated": ["leaderboard"]}
+
+
+def _backup(job: Job) -> dict:
+    manifest = commands.back_up(
+        job.resources.settings, report=lambda fraction, _: job.progress(fraction)
+    )
+    return {"backup_id": manifest.id, "seconds": manifest.total_seconds}
+
+
+# The registry: job type → handler.
+HANDLERS: dict[str, Handler] = {
+    RECALCULATE: _recalculate,
+    INVALIDATE_CACHE: _invalidate_cache,
+    BACKUP: _backup,
+}
+
+
+def handle(resources: Resources, envelope: Envelope) -> dict | None:
+    """Run one delivered job (see `run_job`)."""
+    return run_job(resources, envelope, HANDLERS)
