@@ -32,8 +32,15 @@ from tests.synthesized import Synthesized, synthesize
 
 SESSION_TAG = uuid.uuid4().hex[:10]
 TABLES = (
-    "players, matches, rating_history, event_outbox, idempotency_records, jobs,"
+    "players, standings, matches, rating_history, event_outbox, idempotency_records, jobs,"
     " rating_rules_applied"
+)
+# The ladder `default` as the migration creates it.
+DEFAULT_LADDER_SQL = (
+    "UPDATE ladders SET name = 'Default', board = '{\"min_games\": 1}', rules ="
+    ' \'{"initial": 1500.0, "provisional_games": 30, "k_provisional": 40.0,'
+    ' "k_established": 20.0, "master_threshold": 2400.0, "k_master": 10.0,'
+    " \"max_rating_gap\": null}' WHERE slug = 'default'"
 )
 
 
@@ -118,6 +125,8 @@ def clean_state(database_url: str, redis_url: str, redis_prefix: str) -> None:
     """Empty tables and cache before a test; each test starts from nothing."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+        conn.execute("DELETE FROM ladders WHERE slug <> 'default'")
+        conn.execute(DEFAULT_LADDER_SQL)
         conn.execute("ALTER SEQUENCE match_seq RESTART")
         conn.execute("UPDATE job_locks SET holder = NULL, lease_until = NULL")
     delete_keys(redis_url, redis_prefix)

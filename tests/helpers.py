@@ -23,49 +23,82 @@ def record_match(client, headers, a: str, b: str, score_a: float, key: str | Non
     )
 
 
-def spec_replay(matches, initial: float = 1500.0) -> dict[str, tuple[float, int]]:
+# The spec's default rules, as SPEC.md writes them.
+SPEC_RULES = {
+    "initial": 1500.0,
+    "provisional_games": 30,
+    "k_provisional": 40.0,
+    "k_established": 20.0,
+    "master_threshold": 2400.0,
+    "k_master": 10.0,
+    "max_rating_gap": None,
+}
+
+
+def spec_replay(matches, rules: dict | None = None) -> dict[str, tuple[float, int]]:
     """An independent implementation of the spec's rating rules, written from SPEC.md.
 
-    `matches` is an iterable of (player_a, player_b, score_a) in rating order.
+    `matches` is an iterable of (player_a, player_b, score_a) in rating order; `rules`
+    overrides SPEC_RULES.
     """
+    r = {**SPEC_RULES, **(rules or {})}
+    initial, gap = r["initial"], r["max_rating_gap"]
+
+    def expected(own: float, other: float) -> float:
+        difference = other - own
+        if gap is not None:
+            difference = min(gap, max(-gap, difference))
+        return 1 / (1 + 10 ** (difference / 400))
+
+    def k(rating, games):
+        if games < r["provisional_games"]:
+            return r["k_provisional"]
+        return r["k_established"] if rating < r["master_threshold"] else r["k_master"]
+
     state: dict[str, tuple[float, int]] = {}
     for a, b, s_a in matches:
         r_a, g_a = state.get(a, (initial, 0))
         r_b, g_b = state.get(b, (initial, 0))
-        e_a = 1 / (1 + 10 ** ((r_b - r_a) / 400))
-        e_b = 1 / (1 + 10 ** ((r_a - r_b) / 400))
-
-        def k(rating, games):
-            return 40 if games < 30 else (20 if rating < 2400 else 10)
-
+        e_a, e_b = expected(r_a, r_b), expected(r_b, r_a)
         state[a] = (r_a + k(r_a, g_a) * (s_a - e_a), g_a + 1)
         state[b] = (r_b + k(r_b, g_b) * ((1 - s_a) - e_b), g_b + 1)
     return state
 
 
-def stored_ratings(db) -> dict[str, tuple[float, int]]:
-    rows = db.execute("SELECT id::text, rating, games FROM players").fetchall()
+def stored_ratings(db, ladder: str = "default") -> dict[str, tuple[float, int]]:
+    rows = db.execute(
+        "SELECT s.player_id::text AS id, s.rating, s.games FROM standings s"
+        " JOIN ladders l ON l.id = s.ladder_id WHERE l.slug = %s",
+        (ladder,),
+    ).fetchall()
     return {r["id"]: (r["rating"], r["games"]) for r in rows}
 
 
-def replay_of(db) -> dict[str, tuple[float, int]]:
+def replay_of(db, ladder: str = "default", rules: dict | None = None):
     matches = db.execute(
-        "SELECT player_a::text AS a, player_b::text AS b, score_a FROM matches"
-        " WHERE NOT voided ORDER BY played_at, seq"
+        "SELECT player_a::text AS a, player_b::text AS b, score_a FROM matches m"
+        " JOIN ladders l ON l.id = m.ladder_id WHERE l.slug = %s AND NOT voided"
+        " ORDER BY played_at, seq",
+        (ladder,),
     ).fetchall()
-    return spec_replay((m["a"], m["b"], m["score_a"]) for m in matches)
+    return spec_replay(((m["a"], m["b"], m["score_a"]) for m in matches), rules)
 
 
-def assert_ratings_equal_replay(db) -> None:
-    expected, stored = replay_of(db), stored_ratings(db)
+def assert_ratings_equal_replay(db, ladder: str = "default", rules: dict | None = None) -> None:
+    expected, stored = replay_of(db, ladder, rules), stored_ratings(db, ladder)
+    initial = {**SPEC_RULES, **(rules or {})}["initial"]
     for player, (rating, games) in stored.items():
-        want_rating, want_games = expected.get(player, (1500.0, 0))
+        want_rating, want_games = expected.get(player, (initial, 0))
         assert games == want_games, player
         assert abs(rating - want_rating) < 1e-9, player
-    # History agrees with the players' current ratings.
+    assert set(expected) <= set(stored), "a player with matches has no standing"
+    # History agrees with the standings.
     mismatched = db.execute(
-        "SELECT count(*) AS n FROM players p WHERE p.games > 0 AND p.rating <> ("
-        " SELECT rating_after FROM rating_history h WHERE h.player_id = p.id"
-        " ORDER BY played_at DESC, seq DESC LIMIT 1)"
+        "SELECT count(*) AS n FROM standings s JOIN ladders l ON l.id = s.ladder_id"
+        " WHERE l.slug = %s AND s.games > 0 AND s.rating <> ("
+        " SELECT rating_after FROM rating_history h"
+        " WHERE h.player_id = s.player_id AND h.ladder_id = s.ladder_id"
+        " ORDER BY played_at DESC, seq DESC LIMIT 1)",
+        (ladder,),
     ).fetchone()["n"]
     assert mismatched == 0

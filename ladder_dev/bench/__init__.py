@@ -34,16 +34,19 @@ class Result:
 
 
 def generate_ladder_sql(players: int, matches: int) -> str:
-    """SQL that fills an empty, migrated database with `players` and `matches`
+    """SQL that fills an empty, migrated database with `players` and `matches` of the
+    default ladder
     (distinct random pairs, all scores, one match a second, seq in order)."""
     return f"""
-INSERT INTO players (id, handle, display_name, email, rating)
-SELECT gen_random_uuid(), 'player_' || i, 'Player ' || i, 'p' || i || '@example.com', 1500
+INSERT INTO players (id, handle, display_name, email)
+SELECT gen_random_uuid(), 'player_' || i, 'Player ' || i, 'p' || i || '@example.com'
 FROM generate_series(1, {players}) i;
+INSERT INTO standings (ladder_id, player_id, handle, rating, games)
+SELECT 1, id, handle, 1500, 0 FROM players;
 CREATE TEMP TABLE ids AS SELECT id, row_number() OVER (ORDER BY id) AS n FROM players;
 CREATE UNIQUE INDEX ON ids (n);
-INSERT INTO matches (id, seq, played_at, player_a, player_b, score_a)
-SELECT gen_random_uuid(), g, timestamptz '2025-01-01' + g * interval '1 second', a.id, b.id,
+INSERT INTO matches (id, ladder_id, seq, played_at, player_a, player_b, score_a)
+SELECT gen_random_uuid(), 1, g, timestamptz '2025-01-01' + g * interval '1 second', a.id, b.id,
        (ARRAY[0, 0.5, 1])[1 + g % 3]
 FROM generate_series(1::bigint, {matches}) g
 JOIN ids a ON a.n = 1 + (g * 7919) % {players}

@@ -76,18 +76,21 @@ def _naive(conn: psycopg.Connection) -> float:
         for match_id, seq, played_at, a, b, score in matches:
             (ra, ga), (rb, gb) = (
                 conn.execute(
-                    "SELECT rating, games FROM players WHERE id = %s FOR UPDATE", (p,)
+                    "SELECT rating, games FROM standings WHERE ladder_id = 1 AND player_id = %s"
+                    " FOR UPDATE",
+                    (p,),
                 ).fetchone()
                 for p in (a, b)
             )
             after_a, after_b = rate_values(ra, ga, rb, gb, score, rules)
             for player, before, after, games in ((a, ra, after_a, ga), (b, rb, after_b, gb)):
                 conn.execute(
-                    "UPDATE players SET rating = %s, games = %s WHERE id = %s",
+                    "UPDATE standings SET rating = %s, games = %s"
+                    " WHERE ladder_id = 1 AND player_id = %s",
                     (after, games + 1, player),
                 )
                 conn.execute(
-                    "INSERT INTO naive_history VALUES (%s, %s, %s, %s, %s, %s)",
+                    "INSERT INTO naive_history VALUES (%s, %s, %s, %s, %s, %s, 1)",
                     (player, match_id, played_at, seq, before, after),
                 )
     elapsed = time.perf_counter() - started
@@ -98,7 +101,6 @@ def _naive(conn: psycopg.Connection) -> float:
 def bench_recalculation() -> list[Result]:
     from ladder.db import Database
     from ladder.db.migrations import migrate
-    from ladder.ratings.elo import RatingRules
     from ladder.ratings.recalculation import recalculate
     from ladder_dev.local_services import any_postgres, scratch_database
 
@@ -118,7 +120,7 @@ def bench_recalculation() -> list[Result]:
         db = Database(url, pool_size=3)
         stack.callback(db.close)
         started = time.perf_counter()
-        result = recalculate(db, RatingRules(), job_id=job_id, start=None)
+        result = recalculate(db, job_id=job_id, ladder_id=1, start=None)
         ours = time.perf_counter() - started
         assert result["matches"] == MATCHES, result
         with psycopg.connect(url, autocommit=True) as conn:

@@ -328,8 +328,8 @@ def job_redelivery(scale: Scale) -> DrillReport:
         _seed(stack, max(50, scale.recalc_matches // 100), scale.recalc_matches)
         clock.mark("seeded")
         with psycopg.connect(stack.database_url, autocommit=True) as conn, conn.transaction():
-            job_id = schedule_recalculation(conn, from_played_at=None, from_seq=None)
-        envelope = {"type": RECALCULATE, "id": str(job_id), "payload": {"from": None}}
+            job_id = schedule_recalculation(conn, ladder_id=1, from_played_at=None, from_seq=None)
+        envelope = {"type": RECALCULATE, "id": str(job_id), "payload": {"ladder": 1, "from": None}}
 
         def job() -> tuple[str, float, int]:
             return stack.sql(

@@ -462,7 +462,9 @@ def ratings_equal_replay(stack: DrillStack) -> tuple[bool, float]:
     )
     stored = {
         pid: (rating, games)
-        for pid, rating, games in stack.sql("SELECT id, rating, games FROM players")
+        for pid, rating, games in stack.sql(
+            "SELECT player_id, rating, games FROM standings WHERE ladder_id = 1"
+        )
     }
     worst = 0.0
     for pid, (rating, games) in stored.items():

@@ -18,6 +18,7 @@ from importlib.metadata import entry_points
 
 from ladder.auth import KNOWN_SCOPES
 from ladder.cli_errors import CliError, explain
+from ladder.models import DEFAULT_LADDER
 
 COMMAND_ENTRY_POINTS = "ladder.cli"  # each: a callable given the subparsers to add to
 
@@ -82,7 +83,7 @@ def cmd_recalc(args: argparse.Namespace) -> int:
     settings = get_settings()
     res = Resources.from_settings(settings)
     try:
-        job_id = request_recalculation(res, OPERATOR, args.since).body["job_id"]
+        job_id = request_recalculation(res, OPERATOR, args.since, args.ladder).body["job_id"]
         print(f"recalculation job {job_id}")
         if args.no_wait:
             return 0
@@ -193,6 +194,18 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _slug(raw: str) -> str:
+    import re
+
+    from ladder.text import SLUG_PATTERN
+
+    if not re.fullmatch(SLUG_PATTERN, raw):
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not a ladder slug (a-z first, then 1–31 of a-z, 0-9, -)"
+        )
+    return raw
+
+
 def _timestamp(raw: str):
     from datetime import UTC, datetime
 
@@ -230,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     recalc = commands.add_parser("recalc", help="recalculate ratings (all, or from a time)")
     recalc.add_argument(
         "--from", dest="since", type=_timestamp, help="only matches played at or after this"
+    )
+    recalc.add_argument(
+        "--ladder", type=_slug, default=DEFAULT_LADDER, help="the ladder's slug (default: default)"
     )
     recalc.add_argument("--no-wait", action="store_true", help="schedule and return")
     recalc.set_defaults(run=cmd_recalc)

@@ -16,11 +16,19 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from ladder.idempotency import IdempotentResult, run_write
 from ladder.jobs import queues, store
 from ladder.jobs.dispatch import dispatch
+from ladder.ladders import (
+    DEFAULT_LADDER,
+    LadderChange,
+    NewLadder,
+    find_ladder,
+    insert_ladder,
+    update_ladder,
+)
 from ladder.leaderboard import invalidate_leaderboard
 from ladder.matches import MatchReport, record_match, void_match
 from ladder.observability import MetricUnit, logger, metrics
@@ -51,17 +59,17 @@ class AfterCommit:
     """What a transaction asks for once it has committed."""
 
     jobs: list[UUID] = field(default_factory=list)
-    ratings_changed: bool = False
+    boards_changed: set[str] = field(default_factory=set)  # ladders whose board changed
 
     def clear(self) -> None:
-        self.jobs, self.ratings_changed = [], False
+        self.jobs, self.boards_changed = [], set()
 
     def run(self, res: Resources) -> None:
         """Never raises: the write has committed, and its answer must say so. What fails
         here has a backstop (the cache's TTL; the sweeper sends undispatched jobs)."""
         try:
-            if self.ratings_changed:
-                invalidate_leaderboard(res.cache)
+            for ladder in sorted(self.boards_changed):
+                invalidate_leaderboard(res.cache, ladder)
             dispatch(res.db, res.settings, self.jobs)
         except Exception as exc:
             logger.warning("an after-commit effect failed; its backstop covers it", error=str(exc))
@@ -104,7 +112,7 @@ def _write(
 
 def create_player(res: Resources, caller: Caller, new: NewPlayer) -> IdempotentResult:
     def work(conn: psycopg.Connection, _: AfterCommit) -> tuple[int, dict]:
-        return 201, insert_player(conn, new, res.rules).model_dump(mode="json")
+        return 201, insert_player(conn, new).model_dump(mode="json")
 
     return _write(res, caller, "POST /v1/players", new.model_dump(mode="json"), work)
 
@@ -114,11 +122,51 @@ def report_match(res: Resources, caller: Caller, report: MatchReport) -> Idempot
     skew = timedelta(seconds=res.settings.max_future_skew)
 
     def work(conn: psycopg.Connection, after: AfterCommit) -> tuple[int, dict]:
-        match, after.jobs = record_match(conn, report, res.rules, skew)
-        after.ratings_changed = True
+        match, after.jobs = record_match(conn, report, skew)
+        after.boards_changed = {match.ladder}
         return 201, match.model_dump(mode="json")
 
-    return _write(res, caller, "POST /v1/matches", report.model_dump(mode="json"), work)
+    return _write(res, caller, "POST /v1/matches", _without_default_ladder(report), work)
+
+
+def _without_default_ladder(body: BaseModel) -> dict[str, Any]:
+    """A request's fingerprint as first released, before ladders: naming the ladder
+    `default` or none is the same request, and keys stored then still replay."""
+    request = body.model_dump(mode="json")
+    if request.get("ladder") == DEFAULT_LADDER:
+        del request["ladder"]
+    return request
+
+
+def create_ladder(res: Resources, caller: Caller, new: NewLadder) -> IdempotentResult:
+    """A new ladder (rules not named take the deployment's defaults)."""
+
+    def work(conn: psycopg.Connection, _: AfterCommit) -> tuple[int, dict]:
+        return 201, insert_ladder(conn, new, res.rules).model_dump(mode="json")
+
+    return _write(res, caller, "POST /v1/ladders", new.model_dump(mode="json"), work)
+
+
+def change_ladder(
+    res: Resources, caller: Caller, slug: str, change: LadderChange
+) -> IdempotentResult:
+    """Change a ladder's name, rules or board; new rules schedule the recalculation
+    that applies them to every rating of the ladder."""
+
+    def work(conn: psycopg.Connection, after: AfterCommit) -> tuple[int, dict]:
+        ladder, rerate = update_ladder(conn, slug, change)
+        job = None
+        if rerate is not None:
+            job = store.schedule_recalculation(
+                conn, ladder_id=rerate.id, from_played_at=None, from_seq=None
+            )
+            after.jobs = [job]
+        after.boards_changed = {slug}
+        body = ladder.model_dump(mode="json")
+        return 200, {**body, "recalculation_job_id": None if job is None else str(job)}
+
+    request = {"slug": slug, **change.model_dump(mode="json", exclude_unset=True)}
+    return _write(res, caller, "PATCH /v1/ladders/{slug}", request, work)
 
 
 def void(res: Resources, caller: Caller, match_id: UUID) -> IdempotentResult:
@@ -133,14 +181,17 @@ def void(res: Resources, caller: Caller, match_id: UUID) -> IdempotentResult:
 
 
 def request_recalculation(
-    res: Resources, caller: Caller, since: datetime | None
+    res: Resources, caller: Caller, since: datetime | None, ladder: str = DEFAULT_LADDER
 ) -> IdempotentResult:
-    """A recalculation of the matches played at or after `since` (None: all); one
-    still queued absorbs it."""
+    """A recalculation of a ladder's matches played at or after `since` (None: all);
+    one of that ladder still queued absorbs it."""
 
     def work(conn: psycopg.Connection, after: AfterCommit) -> tuple[int, dict]:
         job = store.schedule_recalculation(
-            conn, from_played_at=since, from_seq=0 if since else None
+            conn,
+            ladder_id=find_ladder(conn, ladder).id,
+            from_played_at=since,
+            from_seq=0 if since else None,
         )
         after.jobs = [job]
         return 202, {"job_id": str(job)}
@@ -149,6 +200,8 @@ def request_recalculation(
     # as pydantic writes it), so stored keys still replay. An empty body `{}` now counts
     # as no body: they ask for the same thing.
     request = {} if since is None else {"from_played_at": _json_time(since)}
+    if ladder != DEFAULT_LADDER:
+        request["ladder"] = ladder
     return _write(res, caller, "POST /v1/admin/recalculations", request, work)
 
 
@@ -177,11 +230,13 @@ def redrive(res: Resources, caller: Caller, queue: str) -> IdempotentResult:
     return _write(res, caller, "POST /v1/admin/queues/{name}/redrive", {"name": queue}, work)
 
 
-def run_recalculation(res: Resources, job_id: UUID, start: Point | None, progress) -> dict:
-    """Run a recalculation job (its own transactions; it marks the job succeeded in
-    the one that applies it), then drop the cached leaderboard."""
-    result = recalculate(res.db, res.rules, job_id=job_id, start=start, progress=progress)
-    invalidate_leaderboard(res.cache)
+def run_recalculation(
+    res: Resources, job_id: UUID, ladder_id: int, start: Point | None, progress
+) -> dict:
+    """Run a recalculation job of one ladder (its own transactions; it marks the job
+    succeeded in the one that applies it), then drop that ladder's cached board."""
+    result = recalculate(res.db, job_id=job_id, ladder_id=ladder_id, start=start, progress=progress)
+    invalidate_leaderboard(res.cache, result["ladder"])
     return result
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ladder import commands
 from ladder.jobs.envelope import BACKUP, INVALIDATE_CACHE, RECALCULATE, Envelope
 from ladder.jobs.runner import Handler, Job, run_job
+from ladder.ladders import DEFAULT_LADDER
 from ladder.leaderboard import invalidate_leaderboard
 from ladder.observability import MetricUnit, metrics
 from ladder.ratings.recalculation import Point
@@ -14,7 +15,9 @@ from ladder.resources import Resources
 
 def _recalculate(job: Job) -> dict:
     start = Point.from_payload(job.payload.get("from"))
-    result = commands.run_recalculation(job.resources, job.id, start, job.progress)
+    # Jobs scheduled before ladders name none: theirs is the default (id 1).
+    ladder_id = int(job.payload.get("ladder", 1))
+    result = commands.run_recalculation(job.resources, job.id, ladder_id, start, job.progress)
     if result["seconds"] > 0:
         metrics.add_metric(
             name="RecalculatedMatchesPerSecond",
@@ -25,8 +28,9 @@ def _recalculate(job: Job) -> dict:
 
 
 def _invalidate_cache(job: Job) -> dict:
-    invalidate_leaderboard(job.resources.cache)
-    return {"invalidated": ["leaderboard"]}
+    ladder = job.payload.get("ladder", DEFAULT_LADDER)
+    invalidate_leaderboard(job.resources.cache, ladder)
+    return {"invalidated": [f"leaderboard:{ladder}"]}
 
 
 def _backup(job: Job) -> dict:

@@ -14,10 +14,12 @@ from ladder.db import Database
 from ladder.errors import Conflict, NotFound, Unprocessable
 from ladder.events import write_event
 from ladder.jobs.store import schedule_recalculation
+from ladder.ladders import DEFAULT_LADDER, LadderRow, find_ladder
 from ladder.models import Match, Page, RatingHistoryEntry
 from ladder.pagination import Keyset
 from ladder.players import ensure_player_exists
-from ladder.ratings.elo import VALID_SCORES, RatingRules, Standing, rate
+from ladder.ratings.elo import VALID_SCORES, Standing, rate
+from ladder.text import SLUG_PATTERN
 from ladder.times import UtcTime
 
 BIGINT_MAX = 2**63 - 1
@@ -25,10 +27,11 @@ BIGINT_MAX = 2**63 - 1
 # A match with both players' ratings before and after it (null once voided
 # and recalculated away).
 MATCH_SELECT = """
-SELECT m.id, m.seq, m.played_at, m.player_a, m.player_b, m.score_a, m.voided,
+SELECT m.id, l.slug AS ladder, m.seq, m.played_at, m.player_a, m.player_b, m.score_a, m.voided,
        ha.rating_before AS a_before, ha.rating_after AS a_after,
        hb.rating_before AS b_before, hb.rating_after AS b_after
 FROM matches m
+JOIN ladders l ON l.id = m.ladder_id
 LEFT JOIN rating_history ha ON ha.match_id = m.id AND ha.player_id = m.player_a
 LEFT JOIN rating_history hb ON hb.match_id = m.id AND hb.player_id = m.player_b
 """
@@ -39,6 +42,7 @@ class MatchReport(BaseModel):
 
     player_a: UUID
     player_b: UUID
+    ladder: str = Field(DEFAULT_LADDER, pattern=SLUG_PATTERN, description="The ladder's slug.")
     score_a: float = Field(strict=True, description="A's score: 1 win, 0.5 draw, 0 loss.")
     played_at: UtcTime | None = Field(
         None,
@@ -77,22 +81,30 @@ def _match_from_row(row: dict) -> Match:
 
 
 def record_match(
-    conn: psycopg.Connection, report: MatchReport, rules: RatingRules, max_future_skew: timedelta
+    conn: psycopg.Connection, report: MatchReport, max_future_skew: timedelta
 ) -> tuple[Match, list[UUID]]:
-    """In the caller's transaction, rate and store a match; returns it and the jobs it
-    scheduled (a late match is rated at once, and a recalculation from its point
-    restores replay order)."""
-    match, is_late = _rate_and_store(conn, report, rules, max_future_skew)
+    """In the caller's transaction, rate and store a match in its ladder, by that
+    ladder's rules; returns it and the jobs it scheduled (a late match is rated at once,
+    and a recalculation of its ladder from its point restores replay order)."""
+    try:
+        ladder = find_ladder(conn, report.ladder)
+    except NotFound:
+        raise Unprocessable(f"ladder: no ladder {report.ladder!r}") from None
+    match, is_late = _rate_and_store(conn, ladder, report, max_future_skew)
     if not is_late:
         return match, []
-    return match, [schedule_recalculation(conn, from_played_at=match.played_at, from_seq=match.seq)]
+    job = schedule_recalculation(
+        conn, ladder_id=ladder.id, from_played_at=match.played_at, from_seq=match.seq
+    )
+    return match, [job]
 
 
 def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:
     """In the caller's transaction, void a match and schedule the recalculation that
     removes it; returns the job id."""
     row = conn.execute(
-        "SELECT played_at, seq, player_a, player_b, voided FROM matches WHERE id = %s FOR UPDATE",
+        "SELECT m.played_at, m.seq, m.player_a, m.player_b, m.voided, m.ladder_id, l.slug"
+        " FROM matches m JOIN ladders l ON l.id = m.ladder_id WHERE m.id = %s FOR UPDATE OF m",
         (match_id,),
     ).fetchone()
     if row is None:
@@ -100,11 +112,14 @@ def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:
     if row["voided"]:
         raise Conflict(f"match {match_id} is already voided")
     conn.execute("UPDATE matches SET voided = true, voided_at = now() WHERE id = %s", (match_id,))
-    job_id = schedule_recalculation(conn, from_played_at=row["played_at"], from_seq=row["seq"])
+    job_id = schedule_recalculation(
+        conn, ladder_id=row["ladder_id"], from_played_at=row["played_at"], from_seq=row["seq"]
+    )
     write_event(
         conn,
         "match.voided",
         {
+            "ladder": row["slug"],
             "match_id": match_id,
             "player_a": row["player_a"],
             "player_b": row["player_b"],
@@ -115,21 +130,9 @@ def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:
 
 
 def _rate_and_store(
-    conn: psycopg.Connection, report: MatchReport, rules: RatingRules, max_future_skew: timedelta
+    conn: psycopg.Connection, ladder: LadderRow, report: MatchReport, max_future_skew: timedelta
 ) -> tuple[Match, bool]:
-    # Lock both players in id order: concurrent reports sharing a player
-    # serialize here and never deadlock.
-    players = {
-        row["id"]: row
-        for row in conn.execute(
-            "SELECT id, handle, rating, games FROM players WHERE id = ANY(%s)"
-            " ORDER BY id FOR UPDATE",
-            ([report.player_a, report.player_b],),
-        )
-    }
-    for field in ("player_a", "player_b"):
-        if getattr(report, field) not in players:
-            raise Unprocessable(f"{field}: no player with id {getattr(report, field)}")
+    players = _lock_standings(conn, ladder, report)
 
     # seq and the default played_at are taken while both players are locked,
     # so for matches sharing a player recording order and rating order agree.
@@ -141,37 +144,42 @@ def _rate_and_store(
     # Late if either player has a rated match after it, whether its time was given or
     # taken now: a game server with a fast clock can record a match in the (allowed)
     # future, and a match reported after it without a time belongs before it.
-    late = _has_later_match(conn, report, played_at)
+    late = _has_later_match(conn, ladder, report, played_at)
 
     a, b = players[report.player_a], players[report.player_b]
     after_a, after_b = rate(
-        Standing(a["rating"], a["games"]), Standing(b["rating"], b["games"]), report.score_a, rules
+        Standing(a["rating"], a["games"]),
+        Standing(b["rating"], b["games"]),
+        report.score_a,
+        ladder.rules,
     )
     match_id = uuid.uuid4()
     conn.execute(
-        "INSERT INTO matches (id, seq, played_at, player_a, player_b, score_a)"
-        " VALUES (%s, %s, %s, %s, %s, %s)",
-        (match_id, seq, played_at, report.player_a, report.player_b, report.score_a),
+        "INSERT INTO matches (id, ladder_id, seq, played_at, player_a, player_b, score_a)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (match_id, ladder.id, seq, played_at, report.player_a, report.player_b, report.score_a),
     )
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO rating_history"
-            " (player_id, match_id, played_at, seq, rating_before, rating_after)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
+            " (player_id, match_id, ladder_id, played_at, seq, rating_before, rating_after)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
             [
-                (report.player_a, match_id, played_at, seq, a["rating"], after_a.rating),
-                (report.player_b, match_id, played_at, seq, b["rating"], after_b.rating),
+                (report.player_a, match_id, ladder.id, played_at, seq, a["rating"], after_a.rating),
+                (report.player_b, match_id, ladder.id, played_at, seq, b["rating"], after_b.rating),
             ],
         )
         cur.executemany(
-            "UPDATE players SET rating = %s, games = %s, updated_at = now() WHERE id = %s",
+            "UPDATE standings SET rating = %s, games = %s, updated_at = now()"
+            " WHERE ladder_id = %s AND player_id = %s",
             [
-                (after_a.rating, after_a.games, report.player_a),
-                (after_b.rating, after_b.games, report.player_b),
+                (after_a.rating, after_a.games, ladder.id, report.player_a),
+                (after_b.rating, after_b.games, ladder.id, report.player_b),
             ],
         )
     match = Match(
         id=match_id,
+        ladder=ladder.slug,
         seq=seq,
         played_at=played_at,
         player_a=report.player_a,
@@ -187,6 +195,7 @@ def _rate_and_store(
         conn,
         "leaderboard.changed",
         {
+            "ladder": ladder.slug,
             "reason": "match.recorded",
             "players": [
                 {
@@ -202,12 +211,49 @@ def _rate_and_store(
     return match, late
 
 
-def _has_later_match(conn: psycopg.Connection, report: MatchReport, played_at: datetime) -> bool:
-    """Whether either player already has a rated match later in rating order."""
+STANDINGS_FOR_UPDATE = (
+    "SELECT player_id, handle, rating, games FROM standings"
+    " WHERE ladder_id = %s AND player_id = ANY(%s) ORDER BY player_id FOR UPDATE"
+)
+
+
+def _lock_standings(
+    conn: psycopg.Connection, ladder: LadderRow, report: MatchReport
+) -> dict[UUID, dict]:
+    """Both players' standings in the ladder, locked in id order (concurrent reports
+    sharing a player serialize here and never deadlock); a player's first match in the
+    ladder creates their standing at the ladder's initial rating."""
+    ids = sorted([report.player_a, report.player_b])
+
+    def locked() -> dict[UUID, dict]:
+        rows = conn.execute(STANDINGS_FOR_UPDATE, (ladder.id, ids)).fetchall()
+        return {row["player_id"]: row for row in rows}
+
+    players = locked()
+    if len(players) == 2:
+        return players
+    # Inserted in id order too, so two first matches sharing players cannot deadlock.
+    conn.execute(
+        "INSERT INTO standings (ladder_id, player_id, handle, rating, games)"
+        " SELECT %s, id, handle, %s, 0 FROM players WHERE id = ANY(%s) ORDER BY id"
+        " ON CONFLICT DO NOTHING",
+        (ladder.id, ladder.rules.initial, ids),
+    )
+    players = locked()
+    for field in ("player_a", "player_b"):
+        if getattr(report, field) not in players:
+            raise Unprocessable(f"{field}: no player with id {getattr(report, field)}")
+    return players
+
+
+def _has_later_match(
+    conn: psycopg.Connection, ladder: LadderRow, report: MatchReport, played_at: datetime
+) -> bool:
+    """Whether either player already has a rated match later in the ladder's rating order."""
     row = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM rating_history"
-        " WHERE player_id = ANY(%s) AND played_at > %s) AS late",
-        ([report.player_a, report.player_b], played_at),
+        " WHERE player_id = ANY(%s) AND ladder_id = %s AND played_at > %s) AS late",
+        ([report.player_a, report.player_b], ladder.id, played_at),
     ).fetchone()
     return row["late"]
 
@@ -235,21 +281,22 @@ def _newest_first(after: MatchCursor | None, alias: str = "") -> tuple[str, dict
 
 
 def list_player_matches(
-    db: Database, player_id: UUID, *, limit: int, cursor: str | None
+    db: Database, player_id: UUID, *, ladder: str, limit: int, cursor: str | None
 ) -> Page[Match]:
-    """A player's matches, newest first in rating order `(played_at, seq)`."""
+    """A player's matches in a ladder, newest first in rating order `(played_at, seq)`."""
     keyset, params = _newest_first(MATCHES.after(cursor), "m.")
     params |= {"player": player_id, "limit": limit + 1}
     # One index scan per side of the match, merged: an OR over both columns
     # could not walk an index in order.
     sides = [
-        f"({MATCH_SELECT} WHERE m.{side} = %(player)s{keyset}"
+        f"({MATCH_SELECT} WHERE m.{side} = %(player)s AND m.ladder_id = %(ladder)s{keyset}"
         " ORDER BY m.played_at DESC, m.seq DESC LIMIT %(limit)s)"
         for side in ("player_a", "player_b")
     ]
     query = " UNION ALL ".join(sides) + " ORDER BY played_at DESC, seq DESC LIMIT %(limit)s"
 
     def work(conn: psycopg.Connection) -> list[dict]:
+        params["ladder"] = find_ladder(conn, ladder).id
         ensure_player_exists(conn, player_id)
         return conn.execute(query, params).fetchall()
 
@@ -263,17 +310,18 @@ def list_player_matches(
 
 
 def list_rating_history(
-    db: Database, player_id: UUID, *, limit: int, cursor: str | None
+    db: Database, player_id: UUID, *, ladder: str, limit: int, cursor: str | None
 ) -> Page[RatingHistoryEntry]:
-    """A player's rating after each rated match, newest first."""
+    """A player's rating in a ladder after each rated match, newest first."""
     keyset, params = _newest_first(RATINGS.after(cursor))
     params |= {"player": player_id, "limit": limit + 1}
 
     def work(conn: psycopg.Connection) -> list[dict]:
+        params["ladder"] = find_ladder(conn, ladder).id
         ensure_player_exists(conn, player_id)
         return conn.execute(
             "SELECT match_id, seq, rating_before AS before, rating_after AS after, played_at AS at"
-            " FROM rating_history WHERE player_id = %(player)s"
+            " FROM rating_history WHERE player_id = %(player)s AND ladder_id = %(ladder)s"
             + keyset
             + " ORDER BY played_at DESC, seq DESC LIMIT %(limit)s",
             params,

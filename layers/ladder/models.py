@@ -10,17 +10,22 @@ from datetime import datetime
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from ladder.ratings.elo import RatingRules
 
 T = TypeVar("T")
+
+# The ladder every route without one in its path means; it always exists.
+DEFAULT_LADDER = "default"
 
 
 class Player(BaseModel):
     id: UUID
     handle: str
     display_name: str
-    rating: float
-    games: int
+    rating: float = Field(description="In the ladder `default`.")
+    games: int = Field(description="In the ladder `default`.")
     created_at: datetime
 
 
@@ -36,6 +41,7 @@ class MatchRatings(BaseModel):
 
 class Match(BaseModel):
     id: UUID
+    ladder: str = Field(description="The ladder's slug.")
     seq: int
     played_at: datetime
     player_a: UUID
@@ -68,3 +74,45 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = Field(None, description="Opaque; pass as `cursor` for the next page.")
+
+
+class Rules(BaseModel):
+    """A ladder's rating parameters (SPEC.md "Ratings"); omitted ones take the
+    deployment's defaults (LADDER_RATING_*)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    initial: float = Field(1500.0, ge=0, le=10_000, allow_inf_nan=False)
+    provisional_games: int = Field(30, ge=0, le=10_000)
+    k_provisional: float = Field(40.0, gt=0, le=1_000, allow_inf_nan=False)
+    k_established: float = Field(20.0, gt=0, le=1_000, allow_inf_nan=False)
+    master_threshold: float = Field(2400.0, ge=0, le=10_000, allow_inf_nan=False)
+    k_master: float = Field(10.0, gt=0, le=1_000, allow_inf_nan=False)
+    max_rating_gap: float | None = Field(
+        None,
+        gt=0,
+        le=10_000,
+        allow_inf_nan=False,
+        description="Caps |R_b − R_a| inside the expected score (FIDE: 400); null: no cap.",
+    )
+
+    def to_rating_rules(self) -> RatingRules:
+        return RatingRules(**self.model_dump())
+
+
+class BoardPolicy(BaseModel):
+    """Who is ranked on the board; never what anyone's rating is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_games: int = Field(1, ge=1, le=1_000_000, description="Games before a player is ranked.")
+
+
+class Ladder(BaseModel):
+    slug: str
+    name: str
+    rules: Rules
+    board: BoardPolicy
+    current_season: None = Field(None, description="Null: this ladder has no seasons.")
+    created_at: datetime
+    updated_at: datetime

@@ -13,15 +13,18 @@ from ladder.db import Database
 from ladder.errors import Conflict, NotFound
 from ladder.events import write_event
 from ladder.models import Player
-from ladder.ratings.elo import RatingRules
+from ladder.text import EMAIL_PATTERN, HANDLE_PATTERN, TEXT_PATTERN
 
-PLAYER_COLUMNS = "id, handle, display_name, rating, games, created_at"
-HANDLE_PATTERN = r"^[a-z0-9_]{3,32}$"  # as stored (lower case); the schema checks it too
-
-
-# Text without control characters, C0 or C1 (Postgres rejects NUL outright).
-TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
-EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+$"
+# A player with their standing in the ladder `default` (the initial rating before
+# their first match there).
+PLAYER_SELECT = """
+SELECT p.id, p.handle, p.display_name, p.created_at,
+       coalesce(s.rating, (l.rules->>'initial')::double precision) AS rating,
+       coalesce(s.games, 0) AS games
+FROM players p
+JOIN ladders l ON l.slug = 'default'
+LEFT JOIN standings s ON s.ladder_id = l.id AND s.player_id = p.id
+"""
 
 
 class NewPlayer(BaseModel):
@@ -47,15 +50,17 @@ class NewPlayer(BaseModel):
         return value
 
 
-def insert_player(conn: psycopg.Connection, new: NewPlayer, rules: RatingRules) -> Player:
-    """Register a player at the initial rating in the caller's transaction; `Conflict` if
-    the handle is taken."""
+def insert_player(conn: psycopg.Connection, new: NewPlayer) -> Player:
+    """Register a player in the caller's transaction; `Conflict` if the handle is taken.
+    They have no standing in any ladder until their first match there."""
     try:
         with conn.transaction():  # a savepoint: a taken handle leaves the caller's intact
             row = conn.execute(
-                f"INSERT INTO players (id, handle, display_name, email, rating)"
-                f" VALUES (%s, %s, %s, %s, %s) RETURNING {PLAYER_COLUMNS}",
-                (uuid.uuid4(), new.handle.lower(), new.display_name, new.email, rules.initial),
+                "INSERT INTO players (id, handle, display_name, email) VALUES (%s, %s, %s, %s)"
+                " RETURNING id, handle, display_name, created_at, 0 AS games,"
+                " (SELECT (rules->>'initial')::double precision FROM ladders"
+                "  WHERE slug = 'default') AS rating",
+                (uuid.uuid4(), new.handle.lower(), new.display_name, new.email),
             ).fetchone()
     except psycopg.errors.UniqueViolation:
         raise Conflict(f"handle {new.handle.lower()!r} is taken") from None
@@ -66,9 +71,7 @@ def insert_player(conn: psycopg.Connection, new: NewPlayer, rules: RatingRules) 
 
 def get_player(db: Database, player_id: UUID) -> Player:
     row = db.run(
-        lambda conn: conn.execute(
-            f"SELECT {PLAYER_COLUMNS} FROM players WHERE id = %s", (player_id,)
-        ).fetchone()
+        lambda conn: conn.execute(PLAYER_SELECT + " WHERE p.id = %s", (player_id,)).fetchone()
     )
     if row is None:
         raise NotFound(f"no player with id {player_id}")
@@ -78,7 +81,7 @@ def get_player(db: Database, player_id: UUID) -> Player:
 def find_player_by_handle(db: Database, handle: str) -> Player:
     row = db.run(
         lambda conn: conn.execute(
-            f"SELECT {PLAYER_COLUMNS} FROM players WHERE lower(handle) = lower(%s)", (handle,)
+            PLAYER_SELECT + " WHERE lower(p.handle) = lower(%s)", (handle,)
         ).fetchone()
     )
     if row is None:

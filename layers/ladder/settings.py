@@ -179,7 +179,11 @@ class Settings(BaseSettings):
         description="Comma-separated app clients whose tokens may carry `ladder:admin` "
         "(operators); from any other client that scope is ignored.",
     )
-    rating_initial: float = Field(1500.0, description="Rating of a new player.")
+    # The rating parameters of new ladders; a deploy that changes them makes them the
+    # ladder `default`'s (ladder.ratings.rules). A ladder's own rules live in its row.
+    rating_initial: float = Field(
+        1500.0, description="Rating of a new player (in a new ladder; see ladders)."
+    )
     rating_provisional_games: int = Field(
         30, ge=0, description="Games below which a player's K is the provisional K."
     )

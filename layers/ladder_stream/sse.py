@@ -29,7 +29,8 @@ class ReplayChunk(bytes):
 
 
 TOPIC = re.compile(
-    r"^(leaderboard|matches|player:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+    r"^(leaderboard|matches|ladder:[a-z][a-z0-9-]{1,31}"
+    r"|player:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
 MAX_TOPICS = 50
 
@@ -37,12 +38,16 @@ MAX_TOPICS = 50
 def parse_topics(raw: str | None) -> frozenset[str]:
     names = [t.strip().lower() for t in (raw or "").split(",") if t.strip()]
     if not names:
-        raise BadRequest("name at least one topic: ?topics=leaderboard,matches,player:<id>")
+        raise BadRequest(
+            "name at least one topic: ?topics=leaderboard,matches,ladder:<slug>,player:<id>"
+        )
     if len(names) > MAX_TOPICS:
         raise BadRequest(f"at most {MAX_TOPICS} topics per stream")
     unknown = [t for t in names if not TOPIC.match(t)]
     if unknown:
-        raise BadRequest(f"unknown topics {unknown}: use leaderboard, matches or player:<uuid>")
+        raise BadRequest(
+            f"unknown topics {unknown}: use leaderboard, matches, ladder:<slug> or player:<uuid>"
+        )
     return frozenset(names)
 
 

@@ -115,3 +115,49 @@ def test_the_page_shows_matches_live_and_survives_a_stream_restart(settings, api
         finally:
             browser.close()
             stream.stop()
+
+
+def test_the_ladder_picker_shows_one_ladder_live(settings, api_server):
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    api = httpx.Client(base_url=api_server, headers=bearer("ladder:write", "ladder:admin"))
+    assert api.post("/v1/ladders", json={"slug": "arena", "name": "Arena"}).status_code == 201
+    ids = [
+        api.post("/v1/players", json={"handle": h, "display_name": h}).json()["id"]
+        for h in ("pick_a", "pick_b", "pick_c")
+    ]
+
+    def record(a: int, b: int, ladder: str, key: str) -> str:
+        response = api.post(
+            "/v1/matches",
+            json={"player_a": ids[a], "player_b": ids[b], "score_a": 1, "ladder": ladder},
+            headers={"Idempotency-Key": key},
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    record(0, 1, "arena", "arena-1")
+    stream = StreamServer(settings, LADDER_PUBLIC_API_URL=api_server).start()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{stream.url}/?ladder=arena")
+            expect(page.locator("body")).to_have_attribute("data-stream", "live")
+            expect(page.locator("#ladder option")).to_have_count(2)
+            expect(page.locator("#ladder")).to_have_value("arena")
+            expect(page.locator("#board tr")).to_have_count(2)
+
+            in_default = record(1, 2, "default", "default-1")  # another ladder: not shown
+            in_arena = record(2, 0, "arena", "arena-2")
+            expect(page.locator(f'li[data-match="{in_arena}"]')).to_be_visible()
+            expect(page.locator("#board tr")).to_have_count(3)
+            assert page.locator(f'li[data-match="{in_default}"]').count() == 0
+
+            page.select_option("#ladder", "default")
+            expect(page).to_have_url(f"{stream.url}/?ladder=default")
+            expect(page.locator("#board tr td:nth-child(2)")).to_have_text(["pick_b", "pick_c"])
+        finally:
+            browser.close()
+            stream.stop()

@@ -166,7 +166,7 @@ def test_a_full_recalculation_over_in_order_matches_changes_nothing(resources, d
     ).fetchall()
     job_id = uuid.uuid4()
     db.execute("INSERT INTO jobs (id, type) VALUES (%s, 'elo.recalculate')", (job_id,))
-    result = recalculate(resources.db, resources.rules, job_id=job_id, start=None)
+    result = recalculate(resources.db, ladder_id=1, job_id=job_id, start=None)
     assert result["players_changed"] == 0
     after = stored_ratings(db)
     for player, (rating, games) in before.items():
@@ -206,7 +206,7 @@ def test_writes_during_a_recalculation_are_not_lost(resources, db, client, write
 
     result = recalculate(
         resources.db,
-        resources.rules,
+        ladder_id=1,
         job_id=job_id,
         start=None,
         progress=between_snapshot_and_apply,
@@ -223,6 +223,7 @@ def test_a_match_committed_after_the_snapshot_below_its_watermark_is_not_lost(
 ):
     """Seqs are taken before commit: a match can commit after the replay's snapshot with a
     seq below the highest one the snapshot saw. The apply must notice and include it."""
+    from ladder.ladders import find_ladder
     from ladder.matches import MatchReport, _rate_and_store
     from ladder.ratings.recalculation import recalculate
 
@@ -230,7 +231,7 @@ def test_a_match_committed_after_the_snapshot_below_its_watermark_is_not_lost(
     with psycopg.connect(database_url, row_factory=dict_row) as pending:
         # Takes seq N and holds it uncommitted, as a slow API request would.
         report = MatchReport(player_a=ids[0], player_b=ids[1], score_a=1.0, played_at=None)
-        _rate_and_store(pending, report, resources.rules, timedelta(minutes=5))
+        _rate_and_store(pending, find_ladder(pending, "default"), report, timedelta(minutes=5))
         for _ in range(3):  # seqs above N, committed: the snapshot's watermark passes N
             assert record_match(client, writer, ids[2], ids[3], 1.0).status_code == 201
         job_id = uuid.uuid4()
@@ -242,7 +243,7 @@ def test_a_match_committed_after_the_snapshot_below_its_watermark_is_not_lost(
 
         recalculate(
             resources.db,
-            resources.rules,
+            ladder_id=1,
             job_id=job_id,
             start=None,
             progress=commit_between_read_and_apply,
@@ -339,7 +340,9 @@ def test_changed_rating_rules_schedule_a_full_recalculation(resources, db, clien
     assert sync_rating_rules(resources.db, resources.rules) is None  # unchanged
     job_id = sync_rating_rules(resources.db, replace(resources.rules, k_provisional=32.0))
     job = db.execute("SELECT type, payload FROM jobs WHERE id = %s", (job_id,)).fetchone()
-    assert job == {"type": "elo.recalculate", "payload": {"from": None}}
+    assert job == {"type": "elo.recalculate", "payload": {"ladder": 1, "from": None}}
+    rules = db.execute("SELECT rules FROM ladders WHERE slug = 'default'").fetchone()["rules"]
+    assert rules["k_provisional"] == 32.0
 
 
 def test_a_failed_recalculation_frees_the_lease_for_the_next(resources, db):
@@ -353,7 +356,7 @@ def test_a_failed_recalculation_frees_the_lease_for_the_next(resources, db):
             raise RuntimeError("the worker failed mid-run")
 
     with pytest.raises(RuntimeError, match="mid-run"):
-        recalculate(resources.db, resources.rules, job_id=failing, start=None, progress=fail)
+        recalculate(resources.db, ladder_id=1, job_id=failing, start=None, progress=fail)
     take_lease(resources.db, next_one)  # at once, not when the failed run's lease lapses
     holder = db.execute("SELECT holder FROM job_locks").fetchone()["holder"]
     assert holder == next_one
@@ -363,6 +366,7 @@ def test_a_void_and_a_missed_match_in_the_same_window_cannot_cancel_out(
     resources, db, client, writer, database_url
 ):
     """A count of the range would match (one voided, one missed): the digest does not."""
+    from ladder.ladders import find_ladder
     from ladder.matches import MatchReport, _rate_and_store, void_match
     from ladder.ratings.recalculation import Point, recalculate
 
@@ -371,8 +375,8 @@ def test_a_void_and_a_missed_match_in_the_same_window_cannot_cancel_out(
     with psycopg.connect(database_url, row_factory=dict_row) as pending:
         missed, _ = _rate_and_store(
             pending,
+            find_ladder(pending, "default"),
             MatchReport(player_a=ids[2], player_b=ids[3], score_a=1.0, played_at=None),
-            resources.rules,
             skew,
         )
         voided = record_match(client, writer, ids[0], ids[1], 1.0).json()
@@ -391,7 +395,7 @@ def test_a_void_and_a_missed_match_in_the_same_window_cannot_cancel_out(
 
         recalculate(
             resources.db,
-            resources.rules,
+            ladder_id=1,
             job_id=job_id,
             start=None,
             progress=between_read_and_apply,
@@ -400,7 +404,7 @@ def test_a_void_and_a_missed_match_in_the_same_window_cannot_cancel_out(
     assert job["payload"]["from"]["seq"] == voided["seq"]  # from the void, after the missed one
     recalculate(
         resources.db,
-        resources.rules,
+        ladder_id=1,
         job_id=follow_up["job"],
         start=Point.from_payload(job["payload"]["from"]),
     )
@@ -433,7 +437,7 @@ def test_a_match_before_the_start_recorded_during_a_recalculation_keeps_its_rati
 
     start = Point(datetime.fromisoformat(first["played_at"]), first["seq"])
     recalculate(
-        resources.db, resources.rules, job_id=job_id, start=start, progress=between_read_and_apply
+        resources.db, ladder_id=1, job_id=job_id, start=start, progress=between_read_and_apply
     )
     assert db.execute("SELECT count(*) AS n FROM jobs WHERE status = 'queued'").fetchone()["n"] == 0
     assert_ratings_equal_replay(db)
@@ -463,7 +467,7 @@ def test_a_match_before_the_start_then_one_in_the_tail_rates_from_the_first(
 
     start = Point(datetime.fromisoformat(late["played_at"]), late["seq"])
     recalculate(
-        resources.db, resources.rules, job_id=job_id, start=start, progress=between_read_and_apply
+        resources.db, ladder_id=1, job_id=job_id, start=start, progress=between_read_and_apply
     )
     assert_ratings_equal_replay(db)
 

@@ -1,9 +1,11 @@
 import pytest
 
-from ladder.leaderboard import VERSION_KEY
+from ladder.leaderboard import version_key
 from ladder.resources import Resources
 from ladder_dev.local_services import redis_server
 from tests.helpers import create_player, record_match
+
+VERSION_KEY = version_key("default")
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def test_pages_continue_the_ranks(client, played):
 def test_pages_are_served_from_cache_until_a_rating_changes(client, writer, played, db):
     before = client.get("/v1/leaderboard").json()
     # Change a rating behind the API's back: the cached page must still be served...
-    db.execute("UPDATE players SET rating = 9999 WHERE handle = 'ben'")
+    db.execute("UPDATE standings SET rating = 9999 WHERE handle = 'ben'")
     assert client.get("/v1/leaderboard").json() == before
     # ...until a recorded match invalidates every cached page.
     record_match(client, writer, played["eve"], played["dan"], 1.0)

@@ -192,7 +192,7 @@ def test_a_recorded_match_writes_its_events_with_the_response_as_data(client, wr
     ).fetchall()
     assert events[0] == {
         "type": "match.recorded",
-        "topics": ["matches", f"player:{a}", f"player:{b}"],
+        "topics": ["matches", "ladder:default", f"player:{a}", f"player:{b}"],
         "payload": match,
     }
     assert events[1]["type"] == "leaderboard.changed"

@@ -57,8 +57,9 @@ def test_a_thousand_matches_through_the_api_equal_a_replay_in_rating_order(clien
         assert response.status_code == 201, response.text
     assert _assert_ratings_equal_replay(client, db, players) == 1000
     history = db.execute(
-        "SELECT count(*) AS n FROM rating_history h JOIN players p ON p.id = h.player_id"
-        " WHERE h.seq = (SELECT max(seq) FROM rating_history WHERE player_id = p.id)"
+        "SELECT count(*) AS n FROM rating_history h JOIN standings p"
+        " ON p.player_id = h.player_id AND p.ladder_id = h.ladder_id"
+        " WHERE h.seq = (SELECT max(seq) FROM rating_history WHERE player_id = p.player_id)"
         " AND h.rating_after = p.rating"
     ).fetchone()
     assert history["n"] == 40  # every player's latest history row is its current rating

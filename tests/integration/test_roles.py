@@ -52,13 +52,16 @@ def test_the_application_role_cannot_change_the_schema(roles_database, statement
 def test_the_application_role_reads_and_writes_rows(roles_database):
     with psycopg.connect(as_role(roles_database, APP)) as conn:
         conn.execute(
-            "INSERT INTO players (id, handle, display_name, rating)"
-            " VALUES (gen_random_uuid(), 'r_1', 'R', 1500)"
+            "INSERT INTO players (id, handle, display_name) VALUES (gen_random_uuid(), 'r_1', 'R')"
+        )
+        conn.execute(
+            "INSERT INTO standings (ladder_id, player_id, handle, rating)"
+            " SELECT 1, id, handle, 1500 FROM players WHERE handle = 'r_1'"
         )
         conn.execute("UPDATE players SET display_name = 'S' WHERE handle = 'r_1'")
         assert conn.execute("SELECT nextval('match_seq')").fetchone()[0] >= 1
         conn.execute("TRUNCATE recalc_history_staging")  # the recalculation's staging
-        conn.execute("LOCK TABLE players IN EXCLUSIVE MODE")  # the recalculation's apply
+        conn.execute("LOCK TABLE standings IN EXCLUSIVE MODE")  # the recalculation's apply
         conn.rollback()
 
 

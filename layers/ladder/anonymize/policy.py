@@ -24,13 +24,29 @@ POLICY: dict[str, dict[str, str]] = {
         "handle": FAKE,
         "display_name": FAKE,
         "email": FAKE,
+        "created_at": KEEP,
+        "updated_at": KEEP,
+    },
+    "ladders": {
+        "id": KEEP,
+        "slug": KEEP,
+        "name": KEEP,
+        "rules": KEEP,
+        "board": KEEP,
+        "created_at": KEEP,
+        "updated_at": KEEP,
+    },
+    "standings": {
+        "ladder_id": KEEP,
+        "player_id": KEEP,
+        "handle": FAKE,  # the same fake as the player's (an HMAC of the same handle)
         "rating": KEEP,
         "games": KEEP,
-        "created_at": KEEP,
         "updated_at": KEEP,
     },
     "matches": {
         "id": KEEP,
+        "ladder_id": KEEP,
         "seq": KEEP,
         "played_at": KEEP,
         "player_a": KEEP,
@@ -42,6 +58,7 @@ POLICY: dict[str, dict[str, str]] = {
     },
     "rating_history": {
         "player_id": KEEP,
+        "ladder_id": KEEP,
         "match_id": KEEP,
         "played_at": KEEP,
         "seq": KEEP,

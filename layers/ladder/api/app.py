@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from ladder.api.body_limit import BodyLimit
 from ladder.api.cors import ProblemCORS
 from ladder.api.problems import install_problem_handlers
-from ladder.api.routers import admin, health, leaderboard, matches, players
+from ladder.api.routers import admin, health, ladders, leaderboard, matches, players
 from ladder.api.telemetry import RequestMetrics
 from ladder.resources import Resources
 from ladder.settings import get_settings
@@ -31,6 +31,6 @@ def create_app(resources: Resources | None = None) -> FastAPI:
     if app.state.resources.settings.request_metrics:
         app.add_middleware(RequestMetrics)
     app.add_middleware(BodyLimit)  # added last: the outermost, before anything reads
-    for module in (health, players, matches, leaderboard, admin):
+    for module in (health, players, matches, ladders, leaderboard, admin):
         app.include_router(module.router)
     return app

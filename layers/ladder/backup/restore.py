@@ -139,6 +139,7 @@ def _reset_sequences(cur, names: list[str]) -> None:
     owned = cur.execute(
         "SELECT c.relname, a.attname, pg_get_serial_sequence(quote_ident(c.relname), a.attname)"
         " FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
+        " AND NOT a.attisdropped"
         " WHERE c.relname = ANY(%s) AND c.relkind = 'r'"
         " AND pg_get_serial_sequence(quote_ident(c.relname), a.attname) IS NOT NULL",
         (names,),

@@ -2,7 +2,9 @@
 
 Publishing a type that is not declared here raises, and the README's event
 table is generated from this registry, so events cannot grow ad hoc.
-Topics are `leaderboard`, `matches` and `player:<id>`.
+Topics are `leaderboard` (the default ladder's board), `matches` (every
+ladder's), `player:<id>` and `ladder:<slug>` (everything of one ladder); every
+event of a ladder carries its `ladder`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from ladder.events.errors import UndeclaredEventType
-from ladder.models import Match, Player
+from ladder.models import DEFAULT_LADDER, Ladder, Match, Player
 
 
 class LeaderboardPlayer(BaseModel):
@@ -25,11 +27,13 @@ class LeaderboardPlayer(BaseModel):
 
 
 class LeaderboardChanged(BaseModel):
+    ladder: str = DEFAULT_LADDER
     reason: str
     players: list[LeaderboardPlayer]
 
 
 class MatchVoided(BaseModel):
+    ladder: str = DEFAULT_LADDER
     match_id: UUID
     player_a: UUID
     player_b: UUID
@@ -37,6 +41,7 @@ class MatchVoided(BaseModel):
 
 
 class RecalculationCompleted(BaseModel):
+    ladder: str = DEFAULT_LADDER
     job_id: UUID
     matches: int
     players: int
@@ -54,6 +59,12 @@ def _players_of(payload) -> list[str]:
     return [f"player:{payload.player_a}", f"player:{payload.player_b}"]
 
 
+def _board_of(payload) -> list[str]:
+    """A ladder's own topic, and `leaderboard` for the default ladder's changes."""
+    ladder = [f"ladder:{payload.ladder}"]
+    return ["leaderboard", *ladder] if payload.ladder == DEFAULT_LADDER else ladder
+
+
 EVENT_TYPES: dict[str, EventType] = {
     e.name: e
     for e in (
@@ -66,26 +77,38 @@ EVENT_TYPES: dict[str, EventType] = {
         EventType(
             "match.recorded",
             Match,
-            lambda m: ["matches", *_players_of(m)],
+            lambda m: ["matches", f"ladder:{m.ladder}", *_players_of(m)],
             "A match was rated; the data is the match as `POST /v1/matches` returned it.",
         ),
         EventType(
             "leaderboard.changed",
             LeaderboardChanged,
-            lambda c: ["leaderboard", *(f"player:{p.player_id}" for p in c.players)],
+            lambda c: [*_board_of(c), *(f"player:{p.player_id}" for p in c.players)],
             "Ratings changed; the players' new standings.",
         ),
         EventType(
             "match.voided",
             MatchVoided,
-            lambda v: ["matches", *_players_of(v)],
+            lambda v: ["matches", f"ladder:{v.ladder}", *_players_of(v)],
             "A match was voided; a recalculation follows.",
         ),
         EventType(
             "recalculation.completed",
             RecalculationCompleted,
-            lambda _: ["leaderboard", "matches"],
-            "A recalculation finished; clients reload their snapshots.",
+            lambda r: [*_board_of(r), "matches"],
+            "A recalculation of a ladder finished; clients reload their snapshots.",
+        ),
+        EventType(
+            "ladder.created",
+            Ladder,
+            lambda ladder: [f"ladder:{ladder.slug}"],
+            "A ladder was created.",
+        ),
+        EventType(
+            "ladder.updated",
+            Ladder,
+            lambda ladder: [f"ladder:{ladder.slug}"],
+            "A ladder's name, rules or board changed (new rules: a recalculation follows).",
         ),
     )
 }

@@ -44,12 +44,17 @@ def schedule_job(conn: psycopg.Connection, job_type: str, payload: dict[str, Any
 
 
 def schedule_recalculation(
-    conn: psycopg.Connection, *, from_played_at: datetime | None, from_seq: int | None
+    conn: psycopg.Connection,
+    *,
+    ladder_id: int,
+    from_played_at: datetime | None,
+    from_seq: int | None,
 ) -> UUID:
-    """Schedule a recalculation from a point in rating order (None: full).
+    """Schedule a recalculation of one ladder from a point in rating order (None: full).
 
-    A recalculation still waiting in the queue absorbs the request (its start
-    moves back to the earlier point), so a burst of late matches costs one run.
+    A recalculation of that ladder still waiting in the queue absorbs the request
+    (its start moves back to the earlier point), so a burst of late matches costs
+    one run. Payloads from before ladders name none: they mean the default (id 1).
     """
     point = (
         None
@@ -58,17 +63,18 @@ def schedule_recalculation(
     )
     waiting = conn.execute(
         "SELECT id, payload FROM jobs WHERE type = %s AND status = 'queued'"
+        " AND coalesce((payload->>'ladder')::integer, 1) = %s"
         " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-        (RECALCULATE,),
+        (RECALCULATE, ladder_id),
     ).fetchone()
     if waiting is not None:
         merged = _earlier(waiting["payload"].get("from"), point)
         conn.execute(
             "UPDATE jobs SET payload = %s WHERE id = %s",
-            (Jsonb({**waiting["payload"], "from": merged}), waiting["id"]),
+            (Jsonb({**waiting["payload"], "ladder": ladder_id, "from": merged}), waiting["id"]),
         )
         return waiting["id"]
-    return schedule_job(conn, RECALCULATE, {"from": point})
+    return schedule_job(conn, RECALCULATE, {"ladder": ladder_id, "from": point})
 
 
 def schedule_backup(conn: psycopg.Connection) -> UUID:

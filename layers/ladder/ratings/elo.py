@@ -23,6 +23,9 @@ class RatingRules:
     k_established: float = 20.0
     master_threshold: float = 2400.0
     k_master: float = 10.0
+    # FIDE's 400-point rule: |R_b - R_a| is capped at this inside the expected
+    # score (None: no cap). The ratings themselves are never capped.
+    max_rating_gap: float | None = None
 
     @classmethod
     def from_settings(cls, settings) -> RatingRules:
@@ -44,9 +47,12 @@ class Standing:
     games: int
 
 
-def expected_score(rating_a: float, rating_b: float) -> float:
-    """E_a = 1 / (1 + 10 ** ((R_b - R_a) / 400))."""
-    return 1 / (1 + 10 ** ((rating_b - rating_a) / 400))
+def expected_score(rating_a: float, rating_b: float, max_gap: float | None = None) -> float:
+    """E_a = 1 / (1 + 10 ** ((R_b - R_a) / 400)), R_b - R_a capped at ±max_gap if given."""
+    difference = rating_b - rating_a
+    if max_gap is not None:
+        difference = max(-max_gap, min(max_gap, difference))
+    return 1 / (1 + 10 ** (difference / 400))
 
 
 def k_factor(standing: Standing, rules: RatingRules) -> float:
@@ -74,8 +80,8 @@ def rate_values(
     rating_a: float, games_a: int, rating_b: float, games_b: int, score_a: float, rules: RatingRules
 ) -> tuple[float, float]:
     """`rate` on plain numbers: the bulk recalculation's inner loop, without allocations."""
-    expected_a = expected_score(rating_a, rating_b)
-    expected_b = expected_score(rating_b, rating_a)
+    expected_a = expected_score(rating_a, rating_b, rules.max_rating_gap)
+    expected_b = expected_score(rating_b, rating_a, rules.max_rating_gap)
     return (
         rating_a + _k(rating_a, games_a, rules) * (score_a - expected_a),
         rating_b + _k(rating_b, games_b, rules) * ((1 - score_a) - expected_b),

@@ -1,4 +1,5 @@
-"""`elo.recalculate`: replay every non-voided match from a point in `(played_at, seq)` order.
+"""`elo.recalculate`: replay every non-voided match of one ladder from a point in
+`(played_at, seq)` order, with that ladder's rules.
 
 It works with one database connection, the pool every Lambda gets, using it
 for one short transaction at a time:
@@ -13,9 +14,10 @@ for one short transaction at a time:
    REPEATABLE READ snapshot, without blocking anyone, and replay them in
    memory with `ladder.ratings.elo` (the same functions the API uses).
 3. In one transaction: check the lease, COPY the results into unlogged
-   staging tables, lock `players` against writers (readers are never
-   blocked), then make sure the replay saw every match now in its range: the
-   ones recorded meanwhile are replayed on top; if one belongs before what
+   staging tables, lock `standings` against writers (readers are never
+   blocked; writers of every ladder wait, as the lock is the table's), then
+   make sure the replay saw every match now in its range: the ones recorded
+   meanwhile are replayed on top; if one belongs before what
    was replayed (or a match committed out of seq order, or was voided), the
    replay is redone under the lock. Everything is applied with set-based
    statements, the lease released, and the job marked succeeded in the same
@@ -42,6 +44,7 @@ from psycopg.rows import tuple_row
 from ladder.db import Database
 from ladder.events import write_event
 from ladder.jobs import store
+from ladder.ladders import LadderRow, ladder_by_id
 from ladder.ratings.elo import RatingRules, rate_values
 
 # Beyond this many changed players, leaderboard.changed carries none and
@@ -115,8 +118,10 @@ def _copy_rows(conn: psycopg.Connection, query: str, params=()) -> Iterator[list
                 yield line.decode().split("\t")
 
 
-def _range(start: Point | None, *, after_seq: int | None = None) -> tuple[str, tuple]:
-    conditions, params = ["NOT voided"], []
+def _range(
+    ladder_id: int, start: Point | None, *, after_seq: int | None = None
+) -> tuple[str, tuple]:
+    conditions, params = ["ladder_id = %s", "NOT voided"], [ladder_id]
     if start is not None:
         conditions.append("(played_at, seq) >= (%s, %s)")
         params += [start.played_at, start.seq]
@@ -131,41 +136,45 @@ def _range(start: Point | None, *, after_seq: int | None = None) -> tuple[str, t
 
 
 def _standings_before(
-    conn: psycopg.Connection, start: Point, players: list[str] | None = None
+    conn: psycopg.Connection, ladder_id: int, start: Point, players: list[str] | None = None
 ) -> dict[str, list]:
-    """Each player's (or each of `players`') standing just before the start point; a
-    player with no match before it is absent (they start at the initial rating)."""
+    """Each player's (or each of `players`') standing in the ladder just before the start
+    point; a player with no match before it is absent (they start at the initial rating)."""
     only = "" if players is None else " AND h.player_id = ANY(%s::uuid[])"
+    params = (ladder_id, start.played_at, start.seq)
     rows = conn.cursor(row_factory=tuple_row).execute(
         "SELECT h.player_id::text, (array_agg(h.rating_after ORDER BY h.played_at DESC,"
         " h.seq DESC))[1], count(*) FROM rating_history h"
         " JOIN matches m ON m.id = h.match_id"
-        " WHERE NOT m.voided AND (h.played_at, h.seq) < (%s, %s)" + only + " GROUP BY h.player_id",
-        (start.played_at, start.seq) if players is None else (start.played_at, start.seq, players),
+        " WHERE h.ladder_id = %s AND NOT m.voided AND (h.played_at, h.seq) < (%s, %s)"
+        + only
+        + " GROUP BY h.player_id",
+        params if players is None else (*params, players),
     )
     return {player: [rating, games] for player, rating, games in rows}
 
 
-def _read_and_replay(conn: psycopg.Connection, start: Point | None, rules: RatingRules) -> Replay:
+def _read_and_replay(conn: psycopg.Connection, ladder: LadderRow, start: Point | None) -> Replay:
     replay = Replay()
     cur = conn.cursor(row_factory=tuple_row)
     (replay.watermark,) = cur.execute("SELECT coalesce(max(seq), 0) FROM matches").fetchone()
     if start is not None:
-        replay.standings.update(_standings_before(conn, start))
-    query, params = _range(start)
-    replay.apply(_copy_rows(conn, query, params), rules)
+        replay.standings.update(_standings_before(conn, ladder.id, start))
+    query, params = _range(ladder.id, start)
+    replay.apply(_copy_rows(conn, query, params), ladder.rules)
     return replay
 
 
 def recalculate(
     db: Database,
-    rules: RatingRules,
     *,
     job_id: UUID,
+    ladder_id: int,
     start: Point | None,
     progress: Callable[[float], None] = lambda _: None,
 ) -> dict:
-    """Recalculate from `start` (None: everything); returns the job's result.
+    """Recalculate a ladder from `start` (None: everything) with its rules; returns the
+    job's result.
 
     Each step borrows the one connection and gives it back, so `progress`
     (which writes the job row) can use it in between.
@@ -180,11 +189,12 @@ def recalculate(
             conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
             try:
                 with conn.transaction():
-                    replay = _read_and_replay(conn, start, rules)
+                    ladder = ladder_by_id(conn, ladder_id)
+                    replay = _read_and_replay(conn, ladder, start)
             finally:
                 conn.isolation_level, conn.read_only = None, None
         progress(0.6)
-        result = db.run(lambda conn: _apply(conn, replay, start, rules, job_id))
+        result = db.run(lambda conn: _apply(conn, ladder, replay, start, job_id))
     except Exception:
         # A failed run lets the next one start now rather than when the lease lapses
         # (a crashed one cannot; its lease lapses, or its redelivery takes it back).
@@ -195,8 +205,9 @@ def recalculate(
 
 
 def _apply(
-    conn: psycopg.Connection, replay: Replay, start: Point | None, rules: RatingRules, job_id
+    conn: psycopg.Connection, ladder: LadderRow, replay: Replay, start: Point | None, job_id
 ) -> dict:
+    rules = ladder.rules
     store.end_lease(conn, job_id)
     conn.execute("TRUNCATE recalc_history_staging, recalc_players_staging")
     staged = _stage_history(conn, replay.history)
@@ -204,10 +215,10 @@ def _apply(
     # From here writers wait (readers do not) until this transaction commits,
     # and none is in flight: every match that will ever carry a seq up to the
     # watermark has committed.
-    conn.execute("LOCK TABLE players IN EXCLUSIVE MODE")
-    query, params = _range(start, after_seq=replay.watermark)
+    conn.execute("LOCK TABLE standings IN EXCLUSIVE MODE")
+    query, params = _range(ladder.id, start, after_seq=replay.watermark)
     late = list(_copy_rows(conn, query, params))
-    if _replay_missed_matches(conn, start, replay) or (
+    if _replay_missed_matches(conn, ladder.id, start, replay) or (
         late and replay.last_key and _key(late[0]) < replay.last_key
     ):
         # A match recorded meanwhile belongs before what was replayed, or one
@@ -215,7 +226,7 @@ def _apply(
         # void) changed the range: redo it all under the lock (rare;
         # correctness over speed).
         conn.execute("TRUNCATE recalc_history_staging")
-        replay = _read_and_replay(conn, start, rules)
+        replay = _read_and_replay(conn, ladder, start)
         staged = _stage_history(conn, replay.history)
     elif late:
         if start is not None:
@@ -225,45 +236,62 @@ def _apply(
             newcomers = sorted({p for row in late for p in row[3:5]} - replay.touched)
             for player in newcomers:
                 replay.standings.pop(player, None)
-            replay.standings.update(_standings_before(conn, start, newcomers))
+            replay.standings.update(_standings_before(conn, ladder.id, start, newcomers))
         tail = Replay(standings=replay.standings, matches=replay.matches, touched=replay.touched)
         tail.apply(iter(late), rules)
         staged += _stage_history(conn, tail.history)
         replay.matches = tail.matches
 
-    players = _players_to_write(conn, start, replay)  # not inside the COPY: one statement at a time
-    with conn.cursor().copy("COPY recalc_players_staging (id, rating, games) FROM STDIN") as copy:
+    # Not inside the COPY: one statement at a time.
+    players = _players_to_write(conn, ladder.id, start, replay)
+    with conn.cursor().copy(
+        "COPY recalc_players_staging (player_id, rating, games) FROM STDIN"
+    ) as copy:
         for player in players:
             rating, games = replay.standings.get(player, (rules.initial, 0))
             copy.write(f"{player}\t{rating!r}\t{games}\n")
 
     if start is None:
-        conn.execute("DELETE FROM rating_history")
+        conn.execute("DELETE FROM rating_history WHERE ladder_id = %s", (ladder.id,))
     else:
         conn.execute(
-            "DELETE FROM rating_history WHERE (played_at, seq) >= (%s, %s)",
-            (start.played_at, start.seq),
+            "DELETE FROM rating_history WHERE ladder_id = %s AND (played_at, seq) >= (%s, %s)",
+            (ladder.id, start.played_at, start.seq),
         )
     conn.execute(
-        "INSERT INTO rating_history (player_id, match_id, played_at, seq, rating_before,"
-        " rating_after) SELECT * FROM recalc_history_staging"
+        "INSERT INTO rating_history (player_id, match_id, ladder_id, played_at, seq,"
+        " rating_before, rating_after) SELECT player_id, match_id, %s, played_at, seq,"
+        " rating_before, rating_after FROM recalc_history_staging",
+        (ladder.id,),
     )
     changed = conn.execute(
-        "UPDATE players p SET rating = s.rating, games = s.games, updated_at = now()"
-        " FROM recalc_players_staging s WHERE p.id = s.id"
+        "UPDATE standings p SET rating = s.rating, games = s.games, updated_at = now()"
+        " FROM recalc_players_staging s WHERE p.ladder_id = %s AND p.player_id = s.player_id"
         " AND (p.rating, p.games) IS DISTINCT FROM (s.rating, s.games)"
-        " RETURNING p.id AS player_id, p.handle, p.rating, p.games"
+        " RETURNING p.player_id, p.handle, p.rating, p.games",
+        (ladder.id,),
     ).fetchall()
-    result = {"matches": replay.matches, "history_rows": staged, "players_changed": len(changed)}
+    result = {
+        "ladder": ladder.slug,
+        "matches": replay.matches,
+        "history_rows": staged,
+        "players_changed": len(changed),
+    }
     write_event(
         conn,
         "recalculation.completed",
-        {"job_id": job_id, "matches": replay.matches, "players": len(changed)},
+        {
+            "ladder": ladder.slug,
+            "job_id": job_id,
+            "matches": replay.matches,
+            "players": len(changed),
+        },
     )
     write_event(
         conn,
         "leaderboard.changed",
         {
+            "ladder": ladder.slug,
             "reason": "recalculation",
             "players": changed if len(changed) <= MAX_PLAYERS_IN_EVENT else [],
         },
@@ -281,13 +309,18 @@ RANGE_DIGEST = (
 )
 
 
-def _replay_missed_matches(conn: psycopg.Connection, start: Point | None, replay: Replay) -> bool:
+def _replay_missed_matches(
+    conn: psycopg.Connection, ladder_id: int, start: Point | None, replay: Replay
+) -> bool:
     """The range up to the watermark no longer holds exactly the matches replayed.
 
     Seqs are taken before commit, so the snapshot can miss a match whose seq is
     below the watermark (it committed just after); a void also changes the range.
     """
-    conditions, params = ["NOT voided", "seq <= %s"], [replay.watermark]
+    conditions, params = (
+        ["ladder_id = %s", "NOT voided", "seq <= %s"],
+        [ladder_id, replay.watermark],
+    )
     if start is not None:
         conditions.append("(played_at, seq) >= (%s, %s)")
         params += [start.played_at, start.seq]
@@ -296,18 +329,23 @@ def _replay_missed_matches(conn: psycopg.Connection, start: Point | None, replay
     return digest != replay.digest.hexdigest()
 
 
-def _players_to_write(conn: psycopg.Connection, start: Point | None, replay: Replay) -> list[str]:
-    """Everyone for a full recalculation; from a point, only the players with a match in
-    the range, before (their history is rewritten) or after it. A player with none keeps
+def _players_to_write(
+    conn: psycopg.Connection, ladder_id: int, start: Point | None, replay: Replay
+) -> list[str]:
+    """Everyone with a standing in the ladder for a full recalculation; from a point,
+    only the players with a match in the range, before (their history is rewritten) or
+    after it. A player with none keeps
     the rating they have now: the pre-start standings the replay began from are a
     snapshot's, and a match recorded since before the start point (not late for its
     players) must not be overwritten by them."""
     cur = conn.cursor(row_factory=tuple_row)
     if start is None:
-        return [player for (player,) in cur.execute("SELECT id::text FROM players")]
+        query = "SELECT player_id::text FROM standings WHERE ladder_id = %s"
+        return [player for (player,) in cur.execute(query, (ladder_id,))]
     before = cur.execute(
-        "SELECT DISTINCT player_id::text FROM rating_history WHERE (played_at, seq) >= (%s, %s)",
-        (start.played_at, start.seq),
+        "SELECT DISTINCT player_id::text FROM rating_history"
+        " WHERE ladder_id = %s AND (played_at, seq) >= (%s, %s)",
+        (ladder_id, start.played_at, start.seq),
     )
     return sorted(replay.touched | {player for (player,) in before})
 

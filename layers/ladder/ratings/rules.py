@@ -1,4 +1,11 @@
-"""Rating parameters are part of the data: changing them recalculates every rating."""
+"""Rating parameters are part of the data: changing them recalculates every rating.
+
+Each ladder keeps its rules in its row (changed with PATCH /v1/ladders/{slug}).
+The deployment's LADDER_RATING_* settings are the defaults of new ladders and,
+when a deploy changes them, the new rules of the ladder `default` (as they were
+before ladders existed); a deploy that leaves them as they were changes nothing,
+so rules set through the API stay.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +16,30 @@ from psycopg.types.json import Jsonb
 
 from ladder.db import Database
 from ladder.jobs.store import schedule_recalculation
+from ladder.ladders import DEFAULT_LADDER, LadderChange, update_ladder
 from ladder.ratings.elo import RatingRules
+
+# The parameters the settings name (a ladder's rules add `max_rating_gap`).
+SETTINGS_PARAMETERS = (
+    "initial",
+    "provisional_games",
+    "k_provisional",
+    "k_established",
+    "master_threshold",
+    "k_master",
+)
 
 
 def sync_rating_rules(db: Database, rules: RatingRules) -> UUID | None:
-    """Record the configured rules; if they differ from the stored ones, schedule a
-    full recalculation and return its job id (run at deploy, after migrations)."""
+    """Record the configured rules; if they differ from the ones last adopted, make
+    them the default ladder's and schedule its full recalculation, returning the job
+    id (run at deploy, after migrations)."""
+    wanted = {name: asdict(rules)[name] for name in SETTINGS_PARAMETERS}
 
     def work(conn) -> UUID | None:
         row = conn.execute(
             "SELECT rules FROM rating_rules_applied WHERE singleton FOR UPDATE"
         ).fetchone()
-        wanted = asdict(rules)
         if row is not None and row["rules"] == wanted:
             return None
         conn.execute(
@@ -28,9 +47,13 @@ def sync_rating_rules(db: Database, rules: RatingRules) -> UUID | None:
             " DO UPDATE SET rules = excluded.rules, changed_at = now()",
             (Jsonb(wanted),),
         )
-        has_matches = conn.execute("SELECT EXISTS (SELECT 1 FROM matches) AS any").fetchone()
-        if row is None and not has_matches["any"]:
-            return None  # a new installation: nothing was rated with other rules
-        return schedule_recalculation(conn, from_played_at=None, from_seq=None)
+        _, rerate = update_ladder(conn, DEFAULT_LADDER, LadderChange(rules=wanted))
+        has_matches = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM matches WHERE ladder_id = %s) AS any",
+            (rerate.id if rerate else None,),
+        ).fetchone()
+        if rerate is None or not has_matches["any"]:
+            return None  # nothing was rated with other rules
+        return schedule_recalculation(conn, ladder_id=rerate.id, from_played_at=None, from_seq=None)
 
     return db.run(work)

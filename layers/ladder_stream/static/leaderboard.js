@@ -1,16 +1,18 @@
-// The live leaderboard page's state: a snapshot from the API, kept current
-// by stream events (leaderboard.changed carries each player's new standing).
+// The live leaderboard page's state: one ladder's board from the API, kept
+// current by that ladder's stream events (leaderboard.changed carries each
+// player's new standing).
 
 export class Leaderboard {
-  constructor({ apiUrl, table, matches, size = 50 }) {
-    Object.assign(this, { apiUrl, table, matchesList: matches, size });
+  constructor({ apiUrl, ladder = "default", table, matches, size = 50 }) {
+    Object.assign(this, { apiUrl, ladder, table, matchesList: matches, size });
     this.players = new Map();
     this.seenMatches = [];
     this.recent = [];
   }
 
   async load() {
-    const response = await fetch(`${this.apiUrl}/v1/leaderboard?limit=${this.size}`);
+    const slug = encodeURIComponent(this.ladder);
+    const response = await fetch(`${this.apiUrl}/v1/ladders/${slug}/leaderboard?limit=${this.size}`);
     if (!response.ok) throw new Error(`leaderboard: HTTP ${response.status}`);
     const page = await response.json();
     this.players = new Map(page.items.map((e) => [e.player_id, e]));

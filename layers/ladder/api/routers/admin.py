@@ -15,7 +15,8 @@ from ladder.api.routers.matches import JobAccepted
 from ladder.api.routers.params import OptionalIdempotencyKey, caller, written
 from ladder.errors import NotFound
 from ladder.jobs import queues, store
-from ladder.models import Page
+from ladder.models import DEFAULT_LADDER, Page
+from ladder.text import SLUG_PATTERN
 from ladder.times import UtcTime
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(administrator)])
@@ -27,6 +28,7 @@ class RecalculationRequest(BaseModel):
     from_played_at: UtcTime | None = Field(
         None, description="Recalculate matches played at or after this time; default: all."
     )
+    ladder: str = Field(DEFAULT_LADDER, pattern=SLUG_PATTERN, description="The ladder's slug.")
 
 
 class JobStatus(BaseModel):
@@ -75,8 +77,9 @@ def post_recalculation(
     body: RecalculationRequest | None = None,
     idempotency_key: OptionalIdempotencyKey = None,
 ) -> JobAccepted:
-    since = body.from_played_at if body else None
-    return written(commands.request_recalculation(res, caller(principal, idempotency_key), since))
+    body = body or RecalculationRequest()
+    who = caller(principal, idempotency_key)
+    return written(commands.request_recalculation(res, who, body.from_played_at, body.ladder))
 
 
 @router.get("/jobs/{job_id}", summary="A job's status and progress")

@@ -1,4 +1,4 @@
-"""/v1/leaderboard"""
+"""/v1/leaderboard: the default ladder's board."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from ladder.api.deps import ResourcesDep
 from ladder.api.routers.params import DEFAULT_LIMIT, Cursor, Limit
 from ladder.leaderboard import leaderboard_page
-from ladder.models import LeaderboardEntry, Page
+from ladder.models import DEFAULT_LADDER, LeaderboardEntry, Page
 
 router = APIRouter(prefix="/v1/leaderboard", tags=["leaderboard"])
 
@@ -16,6 +16,7 @@ router = APIRouter(prefix="/v1/leaderboard", tags=["leaderboard"])
 def get_leaderboard(
     res: ResourcesDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Page[LeaderboardEntry]:
+    ttl = res.settings.leaderboard_cache_ttl
     return leaderboard_page(
-        res.db, res.cache, limit=limit, cursor=cursor, ttl=res.settings.leaderboard_cache_ttl
+        res.db, res.cache, ladder=DEFAULT_LADDER, limit=limit, cursor=cursor, ttl=ttl
     )

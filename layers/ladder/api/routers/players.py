@@ -19,7 +19,7 @@ from ladder.api.routers.params import (
     written,
 )
 from ladder.matches import list_player_matches, list_rating_history
-from ladder.models import Match, Page, Player, RatingHistoryEntry
+from ladder.models import DEFAULT_LADDER, Match, Page, Player, RatingHistoryEntry
 from ladder.players import NewPlayer, find_player_by_handle, get_player
 
 router = APIRouter(prefix="/v1/players", tags=["players"])
@@ -52,15 +52,15 @@ def get_player_by_id(player_id: UUID, res: ResourcesDep) -> Player:
     return get_player(res.db, player_id)
 
 
-@router.get("/{player_id}/matches", summary="A player's matches, newest first")
+@router.get("/{player_id}/matches", summary="A player's matches in the default ladder")
 def get_player_matches(
     player_id: UUID, res: ResourcesDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Page[Match]:
-    return list_player_matches(res.db, player_id, limit=limit, cursor=cursor)
+    return list_player_matches(res.db, player_id, ladder=DEFAULT_LADDER, limit=limit, cursor=cursor)
 
 
-@router.get("/{player_id}/ratings", summary="A player's rating history, newest first")
+@router.get("/{player_id}/ratings", summary="A player's rating history in the default ladder")
 def get_player_ratings(
     player_id: UUID, res: ResourcesDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Page[RatingHistoryEntry]:
-    return list_rating_history(res.db, player_id, limit=limit, cursor=cursor)
+    return list_rating_history(res.db, player_id, ladder=DEFAULT_LADDER, limit=limit, cursor=cursor)

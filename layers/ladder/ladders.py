@@ -1,0 +1,171 @@
+"""Ladders: independent rating pools, each with its own rules and board policy.
+
+Players are global; a (ladder, player) standing exists from the player's first
+match in that ladder. The ladder `default` always exists (the upgrade moved
+everything recorded before ladders into it), and every route without a ladder
+in its path means it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import psycopg
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ladder.db import Database
+from ladder.errors import Conflict, NotFound, Unprocessable
+from ladder.events import write_event
+from ladder.models import DEFAULT_LADDER, BoardPolicy, Ladder, Page, Rules
+from ladder.pagination import Keyset
+from ladder.ratings.elo import RatingRules
+from ladder.text import SLUG_PATTERN, TEXT_PATTERN
+
+__all__ = ["DEFAULT_LADDER", "BoardPolicy", "Ladder", "Rules"]
+
+LADDER_COLUMNS = "id, slug, name, rules, board, created_at, updated_at"
+
+
+class NewLadder(BaseModel):
+    """A ladder as an operator creates it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slug: str = Field(pattern=SLUG_PATTERN, examples=["ranked-duo"])
+    name: str = Field(min_length=1, max_length=64, pattern=TEXT_PATTERN)
+    rules: dict | None = Field(None, description="Rules to change from the defaults.")
+    board: BoardPolicy = BoardPolicy()
+
+
+class LadderChange(BaseModel):
+    """What PATCH may change; `rules` names only the parameters to change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=64, pattern=TEXT_PATTERN)
+    rules: dict | None = None
+    board: BoardPolicy | None = None
+
+
+@dataclass(frozen=True)
+class LadderRow:
+    """A ladder as the write paths need it."""
+
+    id: int
+    slug: str
+    rules: RatingRules
+    board: BoardPolicy
+
+
+class LadderCursor(BaseModel):
+    slug: str = Field(pattern=SLUG_PATTERN)
+
+
+LADDERS = Keyset("ladders", LadderCursor)
+
+
+def merged_rules(base: RatingRules | Rules, change: dict | None) -> Rules:
+    """`base` with the parameters `change` names; 422 for an unknown or invalid one."""
+    current = asdict(base) if isinstance(base, RatingRules) else base.model_dump()
+    try:
+        return Rules.model_validate({**current, **(change or {})})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise Unprocessable(f"rules.{where}: {first['msg']}") from None
+
+
+def _ladder(row: dict) -> Ladder:
+    return Ladder.model_validate(row)
+
+
+def _row(row: dict) -> LadderRow:
+    return LadderRow(
+        id=row["id"],
+        slug=row["slug"],
+        rules=Rules.model_validate(row["rules"]).to_rating_rules(),
+        board=BoardPolicy.model_validate(row["board"]),
+    )
+
+
+def find_ladder(conn: psycopg.Connection, slug: str) -> LadderRow:
+    """The ladder called `slug` in the caller's transaction; `NotFound` otherwise."""
+    row = conn.execute(f"SELECT {LADDER_COLUMNS} FROM ladders WHERE slug = %s", (slug,)).fetchone()
+    if row is None:
+        raise NotFound(f"no ladder {slug!r}")
+    return _row(row)
+
+
+def ladder_by_id(conn: psycopg.Connection, ladder_id: int) -> LadderRow:
+    row = conn.execute(
+        f"SELECT {LADDER_COLUMNS} FROM ladders WHERE id = %s", (ladder_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no ladder with id {ladder_id}")
+    return _row(row)
+
+
+def get_ladder(db: Database, slug: str) -> Ladder:
+    row = db.run(
+        lambda conn: conn.execute(
+            f"SELECT {LADDER_COLUMNS} FROM ladders WHERE slug = %s", (slug,)
+        ).fetchone()
+    )
+    if row is None:
+        raise NotFound(f"no ladder {slug!r}")
+    return _ladder(row)
+
+
+def list_ladders(db: Database, *, limit: int, cursor: str | None) -> Page[Ladder]:
+    after = LADDERS.after(cursor)
+    rows = db.run(
+        lambda conn: conn.execute(
+            f"SELECT {LADDER_COLUMNS} FROM ladders WHERE slug > %s ORDER BY slug LIMIT %s",
+            (after.slug if after else "", limit + 1),
+        ).fetchall()
+    )
+    return LADDERS.page(
+        Page[Ladder], rows, limit, _ladder, lambda last: LadderCursor(slug=last.slug)
+    )
+
+
+def insert_ladder(conn: psycopg.Connection, new: NewLadder, defaults: RatingRules) -> Ladder:
+    """Create a ladder in the caller's transaction; `Conflict` if the slug is taken."""
+    rules = merged_rules(defaults, new.rules)
+    try:
+        with conn.transaction():
+            row = conn.execute(
+                f"INSERT INTO ladders (slug, name, rules, board) VALUES (%s, %s, %s, %s)"
+                f" RETURNING {LADDER_COLUMNS}",
+                (new.slug, new.name, Jsonb(rules.model_dump()), Jsonb(new.board.model_dump())),
+            ).fetchone()
+    except psycopg.errors.UniqueViolation:
+        raise Conflict(f"ladder {new.slug!r} exists") from None
+    ladder = _ladder(row)
+    write_event(conn, "ladder.created", ladder)
+    return ladder
+
+
+def update_ladder(
+    conn: psycopg.Connection, slug: str, change: LadderChange
+) -> tuple[Ladder, LadderRow | None]:
+    """Apply `change` in the caller's transaction; returns the ladder and, when its rules
+    changed, the ladder as its recalculation needs it (the caller schedules it)."""
+    row = conn.execute(
+        f"SELECT {LADDER_COLUMNS} FROM ladders WHERE slug = %s FOR UPDATE", (slug,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no ladder {slug!r}")
+    current = _ladder(row)
+    rules = merged_rules(current.rules, change.rules)
+    board = change.board or current.board
+    name = change.name or current.name
+    row = conn.execute(
+        f"UPDATE ladders SET name = %s, rules = %s, board = %s, updated_at = now()"
+        f" WHERE id = %s RETURNING {LADDER_COLUMNS}",
+        (name, Jsonb(rules.model_dump()), Jsonb(board.model_dump()), row["id"]),
+    ).fetchone()
+    ladder = _ladder(row)
+    write_event(conn, "ladder.updated", ladder)
+    return ladder, (_row(row) if rules != current.rules else None)

@@ -1,0 +1,228 @@
+"""Ladders: independent rating pools with their own rules, fed through the API."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from tests.helpers import assert_ratings_equal_replay, create_player, record_match, stored_ratings
+from tests.integration.conftest import drain
+
+# A ladder whose rules differ from the default's in every parameter, with a tight
+# rating gap cap so that the cap decides many expected scores.
+BLITZ_RULES = {
+    "initial": 1200.0,
+    "provisional_games": 4,
+    "k_provisional": 64.0,
+    "k_established": 24.0,
+    "master_threshold": 1300.0,
+    "k_master": 12.0,
+    "max_rating_gap": 100.0,
+}
+
+
+def create_ladder(client, admin, slug: str, **extra) -> dict:
+    response = client.post(
+        "/v1/ladders", json={"slug": slug, "name": slug.title(), **extra}, headers=admin
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_two_ladders_fed_interleaved_each_equal_a_replay_with_their_own_rules(
+    api, jobs, queues, db, writer, admin
+):
+    create_ladder(api, admin, "blitz", rules=BLITZ_RULES)
+    ids = [create_player(api, writer, f"pool_{i}")["id"] for i in range(8)]
+    rng = random.Random(14)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(160):
+        a, b = rng.sample(ids, 2)
+        ladder = "blitz" if i % 2 else "default"
+        # Every tenth match is played before the ones already rated: late, in its ladder.
+        hours = i - 30 if i % 10 == 9 else i
+        at = (start + timedelta(hours=hours)).isoformat()
+        response = record_match(
+            api, writer, a, b, rng.choice([0.0, 0.5, 1.0]), played_at=at, ladder=ladder
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["ladder"] == ladder
+        if i % 40 == 39:
+            drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+    drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+    assert {r["status"] for r in db.execute("SELECT status FROM jobs")} == {"succeeded"}
+
+    assert_ratings_equal_replay(db, "default")
+    assert_ratings_equal_replay(db, "blitz", BLITZ_RULES)
+    blitz = stored_ratings(db, "blitz")
+    # The cap decided something: without it the same matches end elsewhere.
+    from tests.helpers import replay_of
+
+    uncapped = replay_of(db, "blitz", {**BLITZ_RULES, "max_rating_gap": None})
+    assert max(abs(blitz[p][0] - uncapped[p][0]) for p in uncapped) > 1.0
+    # A player's default-ladder rating is unmoved by their blitz games.
+    player = api.get(f"/v1/players/{ids[0]}").json()
+    assert (player["rating"], player["games"]) == stored_ratings(db, "default")[ids[0]]
+
+
+def test_new_rules_recalculate_the_ladder_and_only_it(api, jobs, queues, db, writer, admin):
+    create_ladder(api, admin, "duo")
+    ids = [create_player(api, writer, f"duo_{i}")["id"] for i in range(4)]
+    for i in range(12):
+        for ladder in ("duo", "default"):
+            record_match(api, writer, ids[i % 4], ids[(i + 1) % 4], 1.0, ladder=ladder)
+    default_before = stored_ratings(db, "default")
+    changed = api.patch(
+        "/v1/ladders/duo",
+        json={"rules": {"k_provisional": 25.0, "max_rating_gap": 400}},
+        headers=admin,
+    )
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["rules"]["k_provisional"] == 25.0
+    assert body["rules"]["k_established"] == 20.0  # unnamed parameters stay
+    assert body["recalculation_job_id"]
+    drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+    job = api.get(f"/v1/admin/jobs/{body['recalculation_job_id']}", headers=admin).json()
+    assert job["status"] == "succeeded"
+    assert job["result"]["ladder"] == "duo"
+    assert_ratings_equal_replay(db, "duo", {"k_provisional": 25.0, "max_rating_gap": 400})
+    assert stored_ratings(db, "default") == default_before
+    # A change without new rules schedules nothing.
+    renamed = api.patch("/v1/ladders/duo", json={"name": "Duo queue"}, headers=admin).json()
+    assert renamed["name"] == "Duo queue"
+    assert renamed["recalculation_job_id"] is None
+
+
+def test_ladders_are_created_listed_and_changed_by_admins_only(client, writer, admin):
+    assert (
+        client.post("/v1/ladders", json={"slug": "x1", "name": "X"}, headers=writer).status_code
+        == 403
+    )
+    created = create_ladder(client, admin, "ranked-solo", board={"min_games": 3})
+    assert created["rules"]["initial"] == 1500.0
+    assert created["board"] == {"min_games": 3}
+    assert created["current_season"] is None
+    taken = client.post("/v1/ladders", json={"slug": "ranked-solo", "name": "Again"}, headers=admin)
+    assert taken.status_code == 409
+    assert taken.headers["content-type"] == "application/problem+json"
+    for bad in (
+        {"slug": "Solo", "name": "x"},
+        {"slug": "9lives", "name": "x"},
+        {"slug": "a", "name": "x"},
+        {"slug": "ok-slug", "name": ""},
+        {"slug": "ok-slug", "name": "x", "rules": {"k_master": 0}},
+        {"slug": "ok-slug", "name": "x", "rules": {"bogus": 1}},
+        {"slug": "ok-slug", "name": "x", "rules": {"max_rating_gap": -5}},
+        {"slug": "ok-slug", "name": "x", "board": {"min_games": 0}},
+        {"slug": "ok-slug", "name": "x", "seasons": {"every": "P7D"}},
+    ):
+        response = client.post("/v1/ladders", json=bad, headers=admin)
+        assert response.status_code == 422, bad
+        assert response.headers["content-type"] == "application/problem+json"
+    for i in range(3):
+        create_ladder(client, admin, f"queue-{i}")
+    first = client.get("/v1/ladders?limit=2").json()
+    assert [ladder["slug"] for ladder in first["items"]] == ["default", "queue-0"]
+    rest = client.get(f"/v1/ladders?limit=10&cursor={first['next_cursor']}").json()
+    assert [ladder["slug"] for ladder in rest["items"]] == ["queue-1", "queue-2", "ranked-solo"]
+    assert rest["next_cursor"] is None
+    assert client.get("/v1/ladders/ranked-solo").json()["board"] == {"min_games": 3}
+    assert client.get("/v1/ladders/nope").status_code == 404
+    assert client.patch("/v1/ladders/nope", json={"name": "n"}, headers=admin).status_code == 404
+    assert (
+        client.patch("/v1/ladders/queue-0", json={"name": "n"}, headers=writer).status_code == 403
+    )
+    assert client.patch("/v1/ladders/queue-0", json={"slug": "q"}, headers=admin).status_code == 422
+
+
+def test_a_match_in_an_unknown_ladder_is_a_422_and_records_nothing(client, writer, db):
+    a, b = (create_player(client, writer, h)["id"] for h in ("nol_a", "nol_b"))
+    for ladder in ("nope", "Bad Slug"):
+        response = record_match(client, writer, a, b, 1.0, ladder=ladder)
+        assert response.status_code == 422, ladder
+    assert db.execute("SELECT count(*) AS n FROM matches").fetchone()["n"] == 0
+    assert db.execute("SELECT count(*) AS n FROM standings").fetchone()["n"] == 0
+
+
+def test_each_ladder_has_its_own_board_history_and_events(client, writer, admin, db):
+    create_ladder(client, admin, "arena", board={"min_games": 2})
+    a, b, c = (create_player(client, writer, h)["id"] for h in ("arn_a", "arn_b", "arn_c"))
+    record_match(client, writer, a, b, 1.0, ladder="arena")
+    record_match(client, writer, a, c, 1.0, ladder="arena")
+    record_match(client, writer, b, c, 1.0)  # default
+    board = client.get("/v1/ladders/arena/leaderboard").json()
+    assert [e["handle"] for e in board["items"]] == ["arn_a"]  # b and c have one game there
+    default_board = client.get("/v1/leaderboard").json()
+    assert [e["handle"] for e in default_board["items"]] == ["arn_b", "arn_c"]
+    assert client.get("/v1/ladders/default/leaderboard").json() == default_board
+    assert client.get("/v1/ladders/nope/leaderboard").status_code == 404
+    # Board policy changes who is ranked at once (the cached page is dropped).
+    assert (
+        client.patch(
+            "/v1/ladders/arena", json={"board": {"min_games": 1}}, headers=admin
+        ).status_code
+        == 200
+    )
+    assert len(client.get("/v1/ladders/arena/leaderboard").json()["items"]) == 3
+
+    history = client.get(f"/v1/ladders/arena/players/{a}/ratings").json()["items"]
+    assert len(history) == 2
+    assert client.get(f"/v1/players/{a}/ratings").json()["items"] == []
+    assert len(client.get(f"/v1/ladders/arena/players/{a}/matches").json()["items"]) == 2
+    assert len(client.get(f"/v1/players/{b}/matches").json()["items"]) == 1
+    assert client.get(f"/v1/ladders/nope/players/{a}/matches").status_code == 404
+
+    events = db.execute(
+        "SELECT type, topics, payload FROM event_outbox WHERE type IN"
+        " ('match.recorded', 'leaderboard.changed', 'ladder.created', 'ladder.updated') ORDER BY id"
+    ).fetchall()
+    assert events[0]["type"] == "ladder.created"
+    assert events[0]["topics"] == ["ladder:arena"]
+    arena_match, arena_board = events[1], events[2]
+    assert arena_match["topics"][:2] == ["matches", "ladder:arena"]
+    assert arena_match["payload"]["ladder"] == "arena"
+    assert arena_board["payload"]["ladder"] == "arena"
+    assert "leaderboard" not in arena_board["topics"]  # the default ladder's topic
+    default_board_event = events[6]
+    assert default_board_event["type"] == "leaderboard.changed"
+    assert default_board_event["topics"][:2] == ["leaderboard", "ladder:default"]
+    assert events[-1]["type"] == "ladder.updated"
+
+
+def test_a_void_in_one_ladder_recalculates_that_ladder(api, jobs, queues, db, writer, admin):
+    create_ladder(api, admin, "cup", rules={"initial": 1000.0})
+    ids = [create_player(api, writer, f"cup_{i}")["id"] for i in range(3)]
+    matches = [
+        record_match(api, writer, ids[i % 3], ids[(i + 1) % 3], 1.0, ladder="cup").json()
+        for i in range(6)
+    ]
+    for i in range(6):
+        record_match(api, writer, ids[i % 3], ids[(i + 2) % 3], 0.5)
+    default_before = stored_ratings(db, "default")
+    voided = api.post(f"/v1/matches/{matches[1]['id']}/void", headers=admin)
+    assert voided.status_code == 202
+    drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+    assert_ratings_equal_replay(db, "cup", {"initial": 1000.0})
+    assert stored_ratings(db, "default") == default_before
+    voided_event = db.execute(
+        "SELECT topics, payload FROM event_outbox WHERE type = 'match.voided'"
+    ).fetchone()
+    assert voided_event["payload"]["ladder"] == "cup"
+    assert "ladder:cup" in voided_event["topics"]
+
+
+def test_recalculating_one_ladder_through_the_api(api, jobs, queues, db, writer, admin):
+    create_ladder(api, admin, "solo")
+    missing = api.post("/v1/admin/recalculations", json={"ladder": "nope"}, headers=admin)
+    assert missing.status_code == 404
+    accepted = api.post("/v1/admin/recalculations", json={"ladder": "solo"}, headers=admin)
+    assert accepted.status_code == 202
+    job = db.execute(
+        "SELECT payload FROM jobs WHERE id = %s", (uuid.UUID(accepted.json()["job_id"]),)
+    ).fetchone()
+    assert (
+        job["payload"]["ladder"]
+        == db.execute("SELECT id FROM ladders WHERE slug = 'solo'").fetchone()["id"]
+    )
