@@ -80,7 +80,8 @@ class Rules(BaseModel):
     """A ladder's rating parameters (SPEC.md "Ratings"); omitted ones take the
     deployment's defaults (LADDER_RATING_*)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a number is a JSON number (not "1", not true), a count an integer.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     initial: float = Field(1500.0, ge=0, le=10_000, allow_inf_nan=False)
     provisional_games: int = Field(30, ge=0, le=10_000)
@@ -103,7 +104,8 @@ class Rules(BaseModel):
 class BoardPolicy(BaseModel):
     """Who is ranked on the board; never what anyone's rating is."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a number is a JSON number (not "1", not true), a count an integer.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     min_games: int = Field(1, ge=1, le=1_000_000, description="Games before a player is ranked.")
 

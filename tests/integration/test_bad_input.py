@@ -208,3 +208,68 @@ def test_any_last_event_id_is_an_id_or_a_bad_request(header, query):
         return
     raw = header if header not in (None, "") else query
     assert parsed is None or str(parsed) == raw.lstrip("0") or (parsed == 0 and set(raw) == {"0"})
+
+
+RULE_NAMES = [
+    "initial",
+    "provisional_games",
+    "k_provisional",
+    "k_established",
+    "master_threshold",
+    "k_master",
+    "max_rating_gap",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.one_of(st.sampled_from(RULE_NAMES), st.text(max_size=12)), ANY_JSON))
+def test_any_rules_change_is_valid_rules_or_a_422(change):
+    from ladder.errors import Unprocessable
+    from ladder.ladders import merged_rules
+    from ladder.ratings.elo import RatingRules
+
+    try:
+        rules = merged_rules(RatingRules(), change)
+    except Unprocessable:
+        return
+    rating_rules = rules.to_rating_rules()  # what the rating code gets: finite, positive K
+    assert all(k > 0 for k in (rules.k_provisional, rules.k_established, rules.k_master))
+    assert rating_rules.max_rating_gap is None or rating_rules.max_rating_gap > 0
+    assert set(change) <= set(RULE_NAMES)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "slug": ANY_JSON | st.from_regex(r"[a-z][a-z0-9-]{1,31}", fullmatch=True),
+            "name": ANY_JSON,
+            "rules": ANY_JSON,
+            "board": ANY_JSON,
+        },
+    )
+)
+def test_any_ladder_body_creates_or_is_a_4xx(client, body):
+    admin = bearer("ladder:admin")
+    created = client.post("/v1/ladders", json=body, headers=admin)
+    assert created.status_code in (201, 409, 422), created.text
+    if created.status_code != 201:
+        assert created.headers["content-type"] == "application/problem+json"
+    changed = client.patch("/v1/ladders/default", json=body, headers=admin)
+    assert changed.status_code in (200, 422), changed.text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_any_topic_is_a_topic_or_a_bad_request(raw):
+    from ladder_stream.sse import TOPIC, parse_topics
+
+    try:
+        topics = parse_topics(raw)
+    except BadRequest:
+        return
+    assert topics
+    assert all(TOPIC.match(topic) for topic in topics)

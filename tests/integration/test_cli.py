@@ -110,6 +110,7 @@ def test_an_export_without_a_salt(shell):
     [
         (("recalc", "--from", "yesterday"), ("'yesterday' is not an ISO-8601 time",)),
         (("recalc", "--from", "2026-01-01T00:00:00"), ("UTC offset",)),
+        (("recalc", "--ladder", "Bad Slug"), ("not a ladder slug",)),
         ((), ("required",)),
         (("backup",), ("required",)),
         (("backup", "verify"), ("id",)),
@@ -155,6 +156,10 @@ def test_recalc_without_a_queue_says_nothing_will_run_it(shell, clean_state):
     assert result.stdout.startswith("recalculation job ")  # the result: the job exists
     (line,) = result.stderr.strip().splitlines()
     assert "no worker will run it" in line
+
+
+def test_recalc_of_an_unknown_ladder_is_one_line(shell, clean_state):
+    one_line_error(shell("recalc", "--ladder", "nope", "--no-wait"), 1, "no ladder 'nope'")
 
 
 def test_without_aws_credentials_says_where_they_come_from(shell):

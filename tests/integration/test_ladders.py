@@ -116,11 +116,20 @@ def test_ladders_are_created_listed_and_changed_by_admins_only(client, writer, a
         {"slug": "ok-slug", "name": "x", "rules": {"bogus": 1}},
         {"slug": "ok-slug", "name": "x", "rules": {"max_rating_gap": -5}},
         {"slug": "ok-slug", "name": "x", "board": {"min_games": 0}},
+        {"slug": "ok-slug", "name": "x", "board": {"min_games": True}},
+        {"slug": "ok-slug", "name": "x", "rules": {"initial": "1500"}},
+        {"slug": "ok-slug", "name": "x", "rules": {"provisional_games": 2.5}},
         {"slug": "ok-slug", "name": "x", "seasons": {"every": "P7D"}},
     ):
         response = client.post("/v1/ladders", json=bad, headers=admin)
         assert response.status_code == 422, bad
         assert response.headers["content-type"] == "application/problem+json"
+    overflow = client.post(  # JSON's 1e999 parses as infinity
+        "/v1/ladders",
+        content=b'{"slug": "ok-slug", "name": "x", "rules": {"k_master": 1e999}}',
+        headers={**admin, "Content-Type": "application/json"},
+    )
+    assert overflow.status_code == 422, overflow.text
     for i in range(3):
         create_ladder(client, admin, f"queue-{i}")
     first = client.get("/v1/ladders?limit=2").json()
