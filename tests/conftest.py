@@ -37,7 +37,8 @@ TABLES = (
 )
 # The ladder `default` as the migration creates it.
 DEFAULT_LADDER_SQL = (
-    "UPDATE ladders SET name = 'Default', board = '{\"min_games\": 1}', rules ="
+    "UPDATE ladders SET name = 'Default',"
+    ' board = \'{"min_games": 1, "inactive_after_days": null}\', rules ='
     ' \'{"initial": 1500.0, "provisional_games": 30, "k_provisional": 40.0,'
     ' "k_established": 20.0, "master_threshold": 2400.0, "k_master": 10.0,'
     " \"max_rating_gap\": null}' WHERE slug = 'default'"

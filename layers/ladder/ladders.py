@@ -159,7 +159,11 @@ def update_ladder(
         raise NotFound(f"no ladder {slug!r}")
     current = _ladder(row)
     rules = merged_rules(current.rules, change.rules)
-    board = change.board or current.board
+    # Like rules, a board change names only what changes.
+    board = current.board
+    if change.board is not None:
+        named = change.board.model_dump(exclude_unset=True)
+        board = BoardPolicy.model_validate({**current.board.model_dump(), **named})
     name = change.name or current.name
     row = conn.execute(
         f"UPDATE ladders SET name = %s, rules = %s, board = %s, updated_at = now()"

@@ -9,6 +9,8 @@ staleness if a bump is lost while Redis is failing.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import psycopg
 from pydantic import BaseModel, Field
 
@@ -67,9 +69,13 @@ def version_key(ladder: str) -> str:
     return f"leaderboard:{ladder}:version"
 
 
-# Ranked: standings of the ladder with at least the board's minimum of games. `games > 0`
-# is spelled out so the partial board index applies whatever the minimum is.
-RANKED = "ladder_id = %(ladder)s AND games > 0 AND games >= %(min_games)s"
+# Ranked: standings of the ladder with at least the board's minimum of games, active
+# within its inactivity window if it has one. `games > 0` is spelled out so the partial
+# board index applies whatever the minimum is.
+RANKED = (
+    "ladder_id = %(ladder)s AND games > 0 AND games >= %(min_games)s"
+    " AND (%(active_since)s::timestamptz IS NULL OR last_played_at >= %(active_since)s)"
+)
 
 
 def _query(
@@ -86,16 +92,21 @@ def _query(
 
     def work(conn: psycopg.Connection) -> tuple[list[dict], int]:
         ladder = find_ladder(conn, slug)
+        days = ladder.board.inactive_after_days
         params = {
             "ladder": ladder.id,
             "min_games": ladder.board.min_games,
+            "active_since": None if days is None else datetime.now(UTC) - timedelta(days=days),
+            "provisional_games": ladder.rules.provisional_games,
             "limit": limit + 1,
             "r": after.rating if after else None,
             "g": after.games if after else None,
             "h": after.handle if after else None,
         }
         rows = conn.execute(
-            f"SELECT player_id, handle, rating, games FROM standings WHERE {RANKED}"
+            "SELECT player_id, handle, rating, games,"
+            " games < %(provisional_games)s AS provisional"
+            f" FROM standings WHERE {RANKED}"
             + keyset
             + " ORDER BY rating DESC, games DESC, handle ASC LIMIT %(limit)s",
             params,

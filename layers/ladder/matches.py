@@ -170,11 +170,12 @@ def _rate_and_store(
             ],
         )
         cur.executemany(
-            "UPDATE standings SET rating = %s, games = %s, updated_at = now()"
+            "UPDATE standings SET rating = %s, games = %s, updated_at = now(),"
+            " last_played_at = greatest(last_played_at, %s)"
             " WHERE ladder_id = %s AND player_id = %s",
             [
-                (after_a.rating, after_a.games, ladder.id, report.player_a),
-                (after_b.rating, after_b.games, ladder.id, report.player_b),
+                (after_a.rating, after_a.games, played_at, ladder.id, report.player_a),
+                (after_b.rating, after_b.games, played_at, ladder.id, report.player_b),
             ],
         )
     match = Match(

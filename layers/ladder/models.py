@@ -67,6 +67,7 @@ class LeaderboardEntry(BaseModel):
     handle: str
     rating: float
     games: int
+    provisional: bool = Field(description="Fewer games than the ladder's provisional_games.")
 
 
 class Page(BaseModel, Generic[T]):
@@ -108,6 +109,12 @@ class BoardPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     min_games: int = Field(1, ge=1, le=1_000_000, description="Games before a player is ranked.")
+    inactive_after_days: int | None = Field(
+        None,
+        ge=1,
+        le=3650,
+        description="Unranked after this many days without a match in the ladder (null: never).",
+    )
 
 
 class Ladder(BaseModel):

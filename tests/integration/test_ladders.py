@@ -102,7 +102,7 @@ def test_ladders_are_created_listed_and_changed_by_admins_only(client, writer, a
     )
     created = create_ladder(client, admin, "ranked-solo", board={"min_games": 3})
     assert created["rules"]["initial"] == 1500.0
-    assert created["board"] == {"min_games": 3}
+    assert created["board"] == {"min_games": 3, "inactive_after_days": None}
     assert created["current_season"] is None
     taken = client.post("/v1/ladders", json={"slug": "ranked-solo", "name": "Again"}, headers=admin)
     assert taken.status_code == 409
@@ -137,7 +137,7 @@ def test_ladders_are_created_listed_and_changed_by_admins_only(client, writer, a
     rest = client.get(f"/v1/ladders?limit=10&cursor={first['next_cursor']}").json()
     assert [ladder["slug"] for ladder in rest["items"]] == ["queue-1", "queue-2", "ranked-solo"]
     assert rest["next_cursor"] is None
-    assert client.get("/v1/ladders/ranked-solo").json()["board"] == {"min_games": 3}
+    assert client.get("/v1/ladders/ranked-solo").json()["board"]["min_games"] == 3
     assert client.get("/v1/ladders/nope").status_code == 404
     assert client.patch("/v1/ladders/nope", json={"name": "n"}, headers=admin).status_code == 404
     assert (
@@ -235,3 +235,49 @@ def test_recalculating_one_ladder_through_the_api(api, jobs, queues, db, writer,
         job["payload"]["ladder"]
         == db.execute("SELECT id FROM ladders WHERE slug = 'solo'").fetchone()["id"]
     )
+
+
+def test_board_policy_decides_who_is_ranked_never_a_rating(api, jobs, queues, db, writer, admin):
+    create_ladder(
+        api,
+        admin,
+        "club",
+        rules={"provisional_games": 2},
+        board={"min_games": 1, "inactive_after_days": 30},
+    )
+    a, b, c = (create_player(api, writer, h)["id"] for h in ("club_a", "club_b", "club_c"))
+    now = datetime.now(UTC)
+    long_ago = now - timedelta(days=40)
+    record_match(api, writer, a, b, 1.0, ladder="club", played_at=long_ago.isoformat())
+    recent = record_match(api, writer, b, c, 1.0, ladder="club", played_at=now.isoformat())
+    board = api.get("/v1/ladders/club/leaderboard").json()["items"]
+    assert [(e["handle"], e["provisional"]) for e in board] == [
+        ("club_b", False),  # two games: no longer provisional
+        ("club_c", True),
+    ]
+    assert [e["rank"] for e in board] == [1, 2]
+    assert_ratings_equal_replay(db, "club", {"provisional_games": 2})  # a keeps a rating
+
+    # A void moves b's last match back 40 days: after its recalculation b is inactive too.
+    api.post(f"/v1/matches/{recent.json()['id']}/void", headers=admin)
+    drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+    last = {
+        str(r["player_id"]): r["last_played_at"]
+        for r in db.execute(
+            "SELECT player_id, last_played_at FROM standings WHERE handle LIKE 'club%'"
+        )
+    }
+    assert last == {a: long_ago, b: long_ago, c: None}
+    assert api.get("/v1/ladders/club/leaderboard").json()["items"] == []
+    # Without the inactivity rule both are ranked again, at once; the minimum stays.
+    api.patch("/v1/ladders/club", json={"board": {"inactive_after_days": None}}, headers=admin)
+    assert [e["handle"] for e in api.get("/v1/ladders/club/leaderboard").json()["items"]] == [
+        "club_a",
+        "club_b",
+    ]
+    assert api.get("/v1/ladders/club").json()["board"] == {
+        "min_games": 1,
+        "inactive_after_days": None,
+    }
+    api.patch("/v1/ladders/club", json={"board": {"min_games": 2}}, headers=admin)
+    assert api.get("/v1/ladders/club").json()["board"]["min_games"] == 2

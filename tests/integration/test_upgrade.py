@@ -187,6 +187,11 @@ def assert_upgraded(url: str, before: dict) -> None:
             " + (SELECT count(*) FROM rating_history WHERE ladder_id <> 1) AS n"
         ).fetchone()
         assert orphans["n"] == 0
+        stale = conn.execute(
+            "SELECT count(*) AS n FROM standings s WHERE last_played_at IS DISTINCT FROM"
+            " (SELECT max(played_at) FROM rating_history h WHERE h.player_id = s.player_id)"
+        ).fetchone()
+        assert stale["n"] == 0
 
 
 @pytest.fixture

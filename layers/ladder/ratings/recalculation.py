@@ -53,10 +53,9 @@ MAX_PLAYERS_IN_EVENT = 100
 
 # played_at as fixed-width UTC text: it sorts like the timestamps it names
 # and reads back into timestamptz exactly.
-MATCH_COLUMNS = (
-    "id, seq, to_char(played_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-    " player_a, player_b, score_a"
-)
+PLAYED_AT_TEXT = "to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+MATCH_COLUMNS = f"id, seq, {PLAYED_AT_TEXT.format(column='played_at')}, player_a, player_b, score_a"
+NULL = "\\N"  # in COPY text
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,8 @@ class Point:
 
 @dataclass
 class Replay:
-    """Standings (player id → [rating, games]) and the history rows they produced."""
+    """Standings (player id → [rating, games, last played_at as COPY text]) and the
+    history rows they produced."""
 
     standings: dict[str, list] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)  # COPY text lines
@@ -95,12 +95,13 @@ class Replay:
             touched.add(player_a)
             touched.add(player_b)
             digest.update(f"{seq},".encode())
-            a = standings.get(player_a) or standings.setdefault(player_a, [initial, 0])
-            b = standings.get(player_b) or standings.setdefault(player_b, [initial, 0])
+            a = standings.get(player_a) or standings.setdefault(player_a, [initial, 0, None])
+            b = standings.get(player_b) or standings.setdefault(player_b, [initial, 0, None])
             before_a, before_b = a[0], b[0]
             a[0], b[0] = rate_values(before_a, a[1], before_b, b[1], float(score), rules)
             a[1] += 1
             b[1] += 1
+            a[2] = b[2] = played_at  # rows come in rating order: the latest wins
             history.append(f"{player_a}\t{match_id}\t{played_at}\t{seq}\t{before_a!r}\t{a[0]!r}\n")
             history.append(f"{player_b}\t{match_id}\t{played_at}\t{seq}\t{before_b!r}\t{b[0]!r}\n")
             self.matches += 1
@@ -144,14 +145,16 @@ def _standings_before(
     params = (ladder_id, start.played_at, start.seq)
     rows = conn.cursor(row_factory=tuple_row).execute(
         "SELECT h.player_id::text, (array_agg(h.rating_after ORDER BY h.played_at DESC,"
-        " h.seq DESC))[1], count(*) FROM rating_history h"
+        " h.seq DESC))[1], count(*), "
+        + PLAYED_AT_TEXT.format(column="max(h.played_at)")
+        + " FROM rating_history h"
         " JOIN matches m ON m.id = h.match_id"
         " WHERE h.ladder_id = %s AND NOT m.voided AND (h.played_at, h.seq) < (%s, %s)"
         + only
         + " GROUP BY h.player_id",
         params if players is None else (*params, players),
     )
-    return {player: [rating, games] for player, rating, games in rows}
+    return {player: [rating, games, last] for player, rating, games, last in rows}
 
 
 def _read_and_replay(conn: psycopg.Connection, ladder: LadderRow, start: Point | None) -> Replay:
@@ -245,11 +248,11 @@ def _apply(
     # Not inside the COPY: one statement at a time.
     players = _players_to_write(conn, ladder.id, start, replay)
     with conn.cursor().copy(
-        "COPY recalc_players_staging (player_id, rating, games) FROM STDIN"
+        "COPY recalc_players_staging (player_id, rating, games, last_played_at) FROM STDIN"
     ) as copy:
         for player in players:
-            rating, games = replay.standings.get(player, (rules.initial, 0))
-            copy.write(f"{player}\t{rating!r}\t{games}\n")
+            rating, games, last = replay.standings.get(player, (rules.initial, 0, None))
+            copy.write(f"{player}\t{rating!r}\t{games}\t{last or NULL}\n")
 
     if start is None:
         conn.execute("DELETE FROM rating_history WHERE ladder_id = %s", (ladder.id,))
@@ -265,9 +268,11 @@ def _apply(
         (ladder.id,),
     )
     changed = conn.execute(
-        "UPDATE standings p SET rating = s.rating, games = s.games, updated_at = now()"
+        "UPDATE standings p SET rating = s.rating, games = s.games,"
+        " last_played_at = s.last_played_at, updated_at = now()"
         " FROM recalc_players_staging s WHERE p.ladder_id = %s AND p.player_id = s.player_id"
-        " AND (p.rating, p.games) IS DISTINCT FROM (s.rating, s.games)"
+        " AND (p.rating, p.games, p.last_played_at)"
+        " IS DISTINCT FROM (s.rating, s.games, s.last_played_at)"
         " RETURNING p.player_id, p.handle, p.rating, p.games",
         (ladder.id,),
     ).fetchall()

@@ -23,7 +23,7 @@ SELECT 1, 'default', 'Default',
                 '{"initial": 1500.0, "provisional_games": 30, "k_provisional": 40.0,
                   "k_established": 20.0, "master_threshold": 2400.0, "k_master": 10.0}')
        || '{"max_rating_gap": null}',
-       '{"min_games": 1}';
+       '{"min_games": 1, "inactive_after_days": null}';
 SELECT setval(pg_get_serial_sequence('ladders', 'id'), 1);
 
 CREATE TABLE standings (
@@ -34,11 +34,17 @@ CREATE TABLE standings (
     handle     text NOT NULL,
     rating     double precision NOT NULL,
     games      integer NOT NULL DEFAULT 0 CHECK (games >= 0),
+    -- When their last rated match in the ladder was played (the board's
+    -- inactivity rule); null before their first.
+    last_played_at timestamptz,
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (ladder_id, player_id)
 );
-INSERT INTO standings (ladder_id, player_id, handle, rating, games, updated_at)
-SELECT 1, id, handle, rating, games, updated_at FROM players;
+INSERT INTO standings (ladder_id, player_id, handle, rating, games, last_played_at, updated_at)
+SELECT 1, p.id, p.handle, p.rating, p.games, h.last, p.updated_at
+FROM players p
+LEFT JOIN (SELECT player_id, max(played_at) AS last FROM rating_history GROUP BY player_id) h
+    ON h.player_id = p.id;
 CREATE INDEX standings_board ON standings (ladder_id, rating DESC, games DESC, handle)
     WHERE games > 0;
 
@@ -64,6 +70,7 @@ CREATE INDEX rating_history_rating_order ON rating_history (ladder_id, played_at
 
 -- The recalculation stages one ladder at a time.
 ALTER TABLE recalc_players_staging RENAME COLUMN id TO player_id;
+ALTER TABLE recalc_players_staging ADD COLUMN last_played_at timestamptz;
 
 -- From here `rating_rules_applied` records the LADDER_RATING_* settings last
 -- adopted at a deploy (they are the default ladder's rules when they change).
