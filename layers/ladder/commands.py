@@ -18,6 +18,7 @@ from uuid import UUID
 import psycopg
 from pydantic import BaseModel, TypeAdapter
 
+from ladder.errors import NotFound, Unprocessable
 from ladder.idempotency import IdempotentResult, run_write
 from ladder.jobs import queues, store
 from ladder.jobs.dispatch import dispatch
@@ -187,9 +188,13 @@ def request_recalculation(
     one of that ladder still queued absorbs it."""
 
     def work(conn: psycopg.Connection, after: AfterCommit) -> tuple[int, dict]:
+        try:
+            ladder_id = find_ladder(conn, ladder).id
+        except NotFound:  # a body naming what does not exist, as for a match
+            raise Unprocessable(f"ladder: no ladder {ladder!r}") from None
         job = store.schedule_recalculation(
             conn,
-            ladder_id=find_ladder(conn, ladder).id,
+            ladder_id=ladder_id,
             from_played_at=since,
             from_seq=0 if since else None,
         )

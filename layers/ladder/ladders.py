@@ -12,12 +12,12 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ladder.db import Database
-from ladder.errors import Conflict, NotFound, Unprocessable
+from ladder.errors import Conflict, NotFound
 from ladder.events import write_event
-from ladder.models import DEFAULT_LADDER, BoardPolicy, Ladder, Page, Rules
+from ladder.models import DEFAULT_LADDER, BoardPolicy, Ladder, Page, Rules, RulesChange
 from ladder.pagination import Keyset
 from ladder.ratings.elo import RatingRules
 from ladder.text import SLUG_PATTERN, TEXT_PATTERN
@@ -34,7 +34,7 @@ class NewLadder(BaseModel):
 
     slug: str = Field(pattern=SLUG_PATTERN, examples=["ranked-duo"])
     name: str = Field(min_length=1, max_length=64, pattern=TEXT_PATTERN)
-    rules: dict | None = Field(None, description="Rules to change from the defaults.")
+    rules: RulesChange | None = Field(None, description="Rules to change from the defaults.")
     board: BoardPolicy = BoardPolicy()
 
 
@@ -44,7 +44,7 @@ class LadderChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, min_length=1, max_length=64, pattern=TEXT_PATTERN)
-    rules: dict | None = None
+    rules: RulesChange | None = None
     board: BoardPolicy | None = None
 
 
@@ -65,15 +65,11 @@ class LadderCursor(BaseModel):
 LADDERS = Keyset("ladders", LadderCursor)
 
 
-def merged_rules(base: RatingRules | Rules, change: dict | None) -> Rules:
-    """`base` with the parameters `change` names; 422 for an unknown or invalid one."""
+def merged_rules(base: RatingRules | Rules, change: RulesChange | None) -> Rules:
+    """`base` with the parameters `change` names."""
     current = asdict(base) if isinstance(base, RatingRules) else base.model_dump()
-    try:
-        return Rules.model_validate({**current, **(change or {})})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise Unprocessable(f"rules.{where}: {first['msg']}") from None
+    named = change.model_dump(exclude_unset=True) if change else {}
+    return Rules.model_validate({**current, **named})
 
 
 def _ladder(row: dict) -> Ladder:

@@ -221,26 +221,24 @@ STANDINGS_FOR_UPDATE = (
 def _lock_standings(
     conn: psycopg.Connection, ladder: LadderRow, report: MatchReport
 ) -> dict[UUID, dict]:
-    """Both players' standings in the ladder, locked in id order (concurrent reports
-    sharing a player serialize here and never deadlock); a player's first match in the
-    ladder creates their standing at the ladder's initial rating."""
+    """Both players' standings in the ladder, locked in id order; a player's first match
+    in the ladder creates their standing at the ladder's initial rating.
+
+    Every lock is taken in id order, so concurrent reports sharing a player serialize
+    and never deadlock: the insert comes first, one statement in id order (it waits
+    on another transaction's uncommitted insert of the same standing, and locks only
+    what it inserts), then the rows are locked in id order. Locking the existing rows
+    first and inserting the missing one after could take ids out of order.
+    """
     ids = sorted([report.player_a, report.player_b])
-
-    def locked() -> dict[UUID, dict]:
-        rows = conn.execute(STANDINGS_FOR_UPDATE, (ladder.id, ids)).fetchall()
-        return {row["player_id"]: row for row in rows}
-
-    players = locked()
-    if len(players) == 2:
-        return players
-    # Inserted in id order too, so two first matches sharing players cannot deadlock.
     conn.execute(
         "INSERT INTO standings (ladder_id, player_id, handle, rating, games)"
         " SELECT %s, id, handle, %s, 0 FROM players WHERE id = ANY(%s) ORDER BY id"
         " ON CONFLICT DO NOTHING",
         (ladder.id, ladder.rules.initial, ids),
     )
-    players = locked()
+    rows = conn.execute(STANDINGS_FOR_UPDATE, (ladder.id, ids)).fetchall()
+    players = {row["player_id"]: row for row in rows}
     for field in ("player_a", "player_b"):
         if getattr(report, field) not in players:
             raise Unprocessable(f"{field}: no player with id {getattr(report, field)}")

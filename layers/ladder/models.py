@@ -78,28 +78,39 @@ class Page(BaseModel, Generic[T]):
 
 
 class Rules(BaseModel):
-    """A ladder's rating parameters (SPEC.md "Ratings"); omitted ones take the
-    deployment's defaults (LADDER_RATING_*)."""
+    """A ladder's rating parameters (SPEC.md "Ratings") as stored and shown. Values are
+    bounded where a client changes them (`RulesChange`), not here: a ladder the upgrade
+    made from the deployment's settings keeps whatever they were."""
 
-    # Strict: a number is a JSON number (not "1", not true), a count an integer.
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    initial: float = Field(1500.0, ge=0, le=10_000, allow_inf_nan=False)
-    provisional_games: int = Field(30, ge=0, le=10_000)
-    k_provisional: float = Field(40.0, gt=0, le=1_000, allow_inf_nan=False)
-    k_established: float = Field(20.0, gt=0, le=1_000, allow_inf_nan=False)
-    master_threshold: float = Field(2400.0, ge=0, le=10_000, allow_inf_nan=False)
-    k_master: float = Field(10.0, gt=0, le=1_000, allow_inf_nan=False)
+    initial: float
+    provisional_games: int
+    k_provisional: float
+    k_established: float
+    master_threshold: float
+    k_master: float
     max_rating_gap: float | None = Field(
-        None,
-        gt=0,
-        le=10_000,
-        allow_inf_nan=False,
-        description="Caps |R_b − R_a| inside the expected score (FIDE: 400); null: no cap.",
+        None, description="Caps |R_b − R_a| inside the expected score (FIDE: 400); null: no cap."
     )
 
     def to_rating_rules(self) -> RatingRules:
         return RatingRules(**self.model_dump())
+
+
+class RulesChange(BaseModel):
+    """Rating parameters a client sets; the ones it does not name stay as they are (or
+    take the deployment's defaults in a new ladder). Bounded so that no rating can
+    overflow the expected score's power of ten."""
+
+    # Strict: a number is a JSON number (not "1", not true), a count an integer.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    initial: float = Field(None, ge=0, le=10_000, allow_inf_nan=False)
+    provisional_games: int = Field(None, ge=0, le=10_000)
+    k_provisional: float = Field(None, gt=0, le=1_000, allow_inf_nan=False)
+    k_established: float = Field(None, gt=0, le=1_000, allow_inf_nan=False)
+    master_threshold: float = Field(None, ge=0, le=100_000, allow_inf_nan=False)
+    k_master: float = Field(None, gt=0, le=1_000, allow_inf_nan=False)
+    max_rating_gap: float | None = Field(None, gt=0, le=10_000, allow_inf_nan=False)
 
 
 class BoardPolicy(BaseModel):

@@ -154,6 +154,10 @@ def test_the_ladder_picker_shows_one_ladder_live(settings, api_server):
             expect(page.locator(f'li[data-match="{in_arena}"]')).to_be_visible()
             expect(page.locator("#board tr")).to_have_count(3)
             assert page.locator(f'li[data-match="{in_default}"]').count() == 0
+            # A board policy change reaches the page (ladder.updated), as the API ranks.
+            changed = api.patch("/v1/ladders/arena", json={"board": {"min_games": 2}})
+            assert changed.status_code == 200, changed.text
+            expect(page.locator("#board tr td:nth-child(2)")).to_have_text(["pick_a"])
 
             page.select_option("#ladder", "default")
             expect(page).to_have_url(f"{stream.url}/?ladder=default")

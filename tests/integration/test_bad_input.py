@@ -224,13 +224,15 @@ RULE_NAMES = [
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.one_of(st.sampled_from(RULE_NAMES), st.text(max_size=12)), ANY_JSON))
 def test_any_rules_change_is_valid_rules_or_a_422(change):
-    from ladder.errors import Unprocessable
+    from pydantic import ValidationError
+
     from ladder.ladders import merged_rules
+    from ladder.models import RulesChange
     from ladder.ratings.elo import RatingRules
 
     try:
-        rules = merged_rules(RatingRules(), change)
-    except Unprocessable:
+        rules = merged_rules(RatingRules(), RulesChange.model_validate(change))
+    except ValidationError:
         return
     rating_rules = rules.to_rating_rules()  # what the rating code gets: finite, positive K
     assert all(k > 0 for k in (rules.k_provisional, rules.k_established, rules.k_master))

@@ -124,6 +124,16 @@ def test_ladders_are_created_listed_and_changed_by_admins_only(client, writer, a
         response = client.post("/v1/ladders", json=bad, headers=admin)
         assert response.status_code == 422, bad
         assert response.headers["content-type"] == "application/problem+json"
+    deep = '{"a": ' * 300 + "1" + "}" * 300
+    for raw in (
+        b'{"slug": "ok-slug", "name": "x", "rules": {"\\ud800": 1}}',  # a lone surrogate
+        ('{"slug": "ok-slug", "name": "x", "rules": {"x": ' + deep + "}}").encode(),
+    ):
+        response = client.post(
+            "/v1/ladders", content=raw, headers={**admin, "Content-Type": "application/json"}
+        )
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
     overflow = client.post(  # JSON's 1e999 parses as infinity
         "/v1/ladders",
         content=b'{"slug": "ok-slug", "name": "x", "rules": {"k_master": 1e999}}',
@@ -225,7 +235,7 @@ def test_a_void_in_one_ladder_recalculates_that_ladder(api, jobs, queues, db, wr
 def test_recalculating_one_ladder_through_the_api(api, jobs, queues, db, writer, admin):
     create_ladder(api, admin, "solo")
     missing = api.post("/v1/admin/recalculations", json={"ladder": "nope"}, headers=admin)
-    assert missing.status_code == 404
+    assert missing.status_code == 422
     accepted = api.post("/v1/admin/recalculations", json={"ladder": "solo"}, headers=admin)
     assert accepted.status_code == 202
     job = db.execute(
@@ -281,3 +291,82 @@ def test_board_policy_decides_who_is_ranked_never_a_rating(api, jobs, queues, db
     }
     api.patch("/v1/ladders/club", json={"board": {"min_games": 2}}, headers=admin)
     assert api.get("/v1/ladders/club").json()["board"]["min_games"] == 2
+
+
+def test_concurrent_first_matches_in_a_ladder_take_locks_in_id_order(
+    client, writer, admin, database_url, db
+):
+    """T2 (X, Y) pauses after its first statement on standings while Y's first match
+    (Y, Z) runs; then T2 creates what it must and, before it locks, T1 (X, Y) starts.
+    When T1 locked Y (then existing) before creating X (T2's, uncommitted), T2 waited
+    for Y and T1 for X: a deadlock, answered with a 500. Every lock in id order,
+    creation first, avoids it."""
+    import threading
+    from datetime import timedelta
+
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from ladder.matches import STANDINGS_FOR_UPDATE, MatchReport
+    from ladder.matches import record_match as record
+
+    create_ladder(client, admin, "firsts")
+    x, y, z = sorted(
+        uuid.UUID(create_player(client, writer, h)["id"]) for h in ("first_x", "first_y", "first_z")
+    )
+    t2_at_start, t2_go, t2_at_lock, t2_lock = (threading.Event() for _ in range(4))
+    outcomes: dict[str, str] = {}
+
+    class Paused:  # the connection T2 rates through, paused at two points
+        def __init__(self, conn):
+            self.conn, self.inserted = conn, False
+
+        def execute(self, query, *args, **kwargs):
+            if query == STANDINGS_FOR_UPDATE and self.inserted:
+                t2_at_lock.set()
+                t2_lock.wait(10)
+            result = self.conn.execute(query, *args, **kwargs)
+            self.inserted |= query.startswith("INSERT INTO standings")
+            if "standings" in query and not t2_at_start.is_set():
+                t2_at_start.set()
+                t2_go.wait(10)
+            return result
+
+        def __getattr__(self, name):
+            return getattr(self.conn, name)
+
+    def run(name: str, a, b, wrap=lambda conn: conn) -> None:
+        try:
+            with psycopg.connect(database_url, row_factory=dict_row) as conn, conn.transaction():
+                report = MatchReport(player_a=a, player_b=b, score_a=1.0, ladder="firsts")
+                record(wrap(conn), report, timedelta(minutes=5))
+            outcomes[name] = "ok"
+        except psycopg.Error as exc:
+            outcomes[name] = type(exc).__name__
+
+    def until_waiting_or_done(thread: threading.Thread) -> None:
+        for _ in range(200):
+            waiting = db.execute(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            ).fetchone()["n"]
+            if waiting or not thread.is_alive():
+                return
+            threading.Event().wait(0.05)
+
+    t2 = threading.Thread(target=run, args=("t2", x, y, Paused))
+    t2.start()
+    assert t2_at_start.wait(10)
+    t3 = threading.Thread(target=run, args=("t3", y, z))  # Y's first match in the ladder
+    t3.start()
+    until_waiting_or_done(t3)
+    t2_go.set()
+    assert t2_at_lock.wait(10)
+    t1 = threading.Thread(target=run, args=("t1", x, y))
+    t1.start()
+    until_waiting_or_done(t1)
+    t2_lock.set()
+    for thread in (t1, t2, t3):
+        thread.join(20)
+    assert outcomes == {"t1": "ok", "t2": "ok", "t3": "ok"}
+    assert_ratings_equal_replay(db, "firsts")

@@ -235,3 +235,29 @@ def test_a_backup_from_before_the_upgrade_restores_then_upgrades(
     assert snapshot(target) == before
     migrate(target)
     assert_upgraded(target, before)
+
+
+def test_rules_beyond_what_a_client_may_set_survive_the_upgrade(create_database):
+    """Settings were never bounded like a client's rules: a ladder made from them works."""
+    from ladder.ladders import LadderChange, find_ladder, get_ladder, update_ladder
+    from ladder.models import RulesChange
+
+    url = create_database("upgrade_bounds")
+    migrate(url, target=LAST_SINGLE_LADDER_VERSION)
+    odd = {**SETTINGS_RULES, "master_threshold": 1_000_000.0, "k_master": 5_000.0}
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO rating_rules_applied (rules) VALUES (%s)", (Jsonb(odd),))
+    migrate(url)
+    db = Database(url, pool_size=1)
+    try:
+        assert get_ladder(db, "default").rules.master_threshold == 1_000_000.0
+        changed, rerate = db.run(
+            lambda conn: update_ladder(
+                conn, "default", LadderChange(rules=RulesChange(k_provisional=32.0))
+            )
+        )
+        assert (changed.rules.k_provisional, changed.rules.k_master) == (32.0, 5_000.0)
+        assert rerate is not None
+        assert db.run(lambda conn: find_ladder(conn, "default")).rules.k_master == 5_000.0
+    finally:
+        db.close()

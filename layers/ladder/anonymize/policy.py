@@ -42,6 +42,7 @@ POLICY: dict[str, dict[str, str]] = {
         "handle": FAKE,  # the same fake as the player's (an HMAC of the same handle)
         "rating": KEEP,
         "games": KEEP,
+        "last_played_at": KEEP,
         "updated_at": KEEP,
     },
     "matches": {

@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 from ladder.db import Database
 from ladder.jobs.store import schedule_recalculation
 from ladder.ladders import DEFAULT_LADDER, LadderChange, update_ladder
+from ladder.models import RulesChange
 from ladder.ratings.elo import RatingRules
 
 # The parameters the settings name (a ladder's rules add `max_rating_gap`).
@@ -47,7 +48,9 @@ def sync_rating_rules(db: Database, rules: RatingRules) -> UUID | None:
             " DO UPDATE SET rules = excluded.rules, changed_at = now()",
             (Jsonb(wanted),),
         )
-        _, rerate = update_ladder(conn, DEFAULT_LADDER, LadderChange(rules=wanted))
+        # The settings as they are: a deploy's own values are not bounded like a client's.
+        change = LadderChange(rules=RulesChange.model_construct(**wanted))
+        _, rerate = update_ladder(conn, DEFAULT_LADDER, change)
         has_matches = conn.execute(
             "SELECT EXISTS (SELECT 1 FROM matches WHERE ladder_id = %s) AS any",
             (rerate.id if rerate else None,),

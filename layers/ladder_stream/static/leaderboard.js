@@ -6,14 +6,19 @@ export class Leaderboard {
   constructor({ apiUrl, ladder = "default", table, matches, size = 50 }) {
     Object.assign(this, { apiUrl, ladder, table, matchesList: matches, size });
     this.players = new Map();
+    this.minGames = 1; // the ladder's board policy, read with each snapshot
     this.seenMatches = [];
     this.recent = [];
   }
 
   async load() {
     const slug = encodeURIComponent(this.ladder);
-    const response = await fetch(`${this.apiUrl}/v1/ladders/${slug}/leaderboard?limit=${this.size}`);
+    const [response, ladder] = await Promise.all([
+      fetch(`${this.apiUrl}/v1/ladders/${slug}/leaderboard?limit=${this.size}`),
+      fetch(`${this.apiUrl}/v1/ladders/${slug}`),
+    ]);
     if (!response.ok) throw new Error(`leaderboard: HTTP ${response.status}`);
+    if (ladder.ok) this.minGames = (await ladder.json()).board.min_games;
     const page = await response.json();
     this.players = new Map(page.items.map((e) => [e.player_id, e]));
     this.render();
@@ -27,14 +32,16 @@ export class Leaderboard {
       this.seenMatches.push(data.id);
       this.recent = [data, ...this.recent].slice(0, 20);
       this.render();
-    } else if (type === "recalculation.completed" || type === "match.voided") {
+    } else if (["recalculation.completed", "match.voided", "ladder.updated"].includes(type)) {
       this.load();
     }
   }
 
   ranked() {
     return [...this.players.values()]
-      .filter((p) => p.games > 0)
+      // As the server ranks: at least the board's minimum of games (inactivity is
+      // the snapshot's; players an event brings have just played).
+      .filter((p) => p.games >= this.minGames)
       .sort((a, b) => b.rating - a.rating || b.games - a.games || a.handle.localeCompare(b.handle))
       .slice(0, this.size);
   }
