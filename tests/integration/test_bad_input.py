@@ -255,13 +255,15 @@ def test_any_rules_change_is_valid_rules_or_a_422(change):
     )
 )
 def test_any_ladder_body_creates_or_is_a_4xx(client, body):
-    admin = bearer("ladder:admin")
-    created = client.post("/v1/ladders", json=body, headers=admin)
-    assert created.status_code in (201, 409, 422), created.text
+    # Sent as Python writes JSON: NaN and Infinity tokens included, as a careless client's.
+    raw = json.dumps(body).encode()
+    headers = {**bearer("ladder:admin"), "Content-Type": "application/json"}
+    created = client.post("/v1/ladders", content=raw, headers=headers)
+    assert created.status_code in (201, 400, 409, 422), created.text
     if created.status_code != 201:
         assert created.headers["content-type"] == "application/problem+json"
-    changed = client.patch("/v1/ladders/default", json=body, headers=admin)
-    assert changed.status_code in (200, 422), changed.text
+    changed = client.patch("/v1/ladders/default", content=raw, headers=headers)
+    assert changed.status_code in (200, 400, 422), changed.text
 
 
 @settings(max_examples=300, deadline=None)
