@@ -17,7 +17,6 @@ from ladder.jobs.store import schedule_recalculation
 from ladder.ladders import DEFAULT_LADDER, LadderRow, find_ladder
 from ladder.models import Match, Page, RatingHistoryEntry
 from ladder.pagination import Keyset
-from ladder.players import ensure_player_exists
 from ladder.ratings.elo import VALID_SCORES, Standing, rate
 from ladder.text import SLUG_PATTERN
 from ladder.times import UtcTime
@@ -279,6 +278,21 @@ def _newest_first(after: MatchCursor | None, alias: str = "") -> tuple[str, dict
     return condition, {"at": after.played_at, "seq": after.seq}
 
 
+def ladder_of_player(conn: psycopg.Connection, slug: str, player_id: UUID) -> int:
+    """The id of the ladder called `slug`, checking in the same round trip that it and
+    the player exist (`NotFound` naming which does not)."""
+    row = conn.execute(
+        "SELECT (SELECT id FROM ladders WHERE slug = %s) AS ladder,"
+        " EXISTS (SELECT 1 FROM players WHERE id = %s) AS player",
+        (slug, player_id),
+    ).fetchone()
+    if row["ladder"] is None:
+        raise NotFound(f"no ladder {slug!r}")
+    if not row["player"]:
+        raise NotFound(f"no player with id {player_id}")
+    return row["ladder"]
+
+
 def list_player_matches(
     db: Database, player_id: UUID, *, ladder: str, limit: int, cursor: str | None
 ) -> Page[Match]:
@@ -295,8 +309,7 @@ def list_player_matches(
     query = " UNION ALL ".join(sides) + " ORDER BY played_at DESC, seq DESC LIMIT %(limit)s"
 
     def work(conn: psycopg.Connection) -> list[dict]:
-        params["ladder"] = find_ladder(conn, ladder).id
-        ensure_player_exists(conn, player_id)
+        params["ladder"] = ladder_of_player(conn, ladder, player_id)
         return conn.execute(query, params).fetchall()
 
     return MATCHES.page(
@@ -316,8 +329,7 @@ def list_rating_history(
     params |= {"player": player_id, "limit": limit + 1}
 
     def work(conn: psycopg.Connection) -> list[dict]:
-        params["ladder"] = find_ladder(conn, ladder).id
-        ensure_player_exists(conn, player_id)
+        params["ladder"] = ladder_of_player(conn, ladder, player_id)
         return conn.execute(
             "SELECT match_id, seq, rating_before AS before, rating_after AS after, played_at AS at"
             " FROM rating_history WHERE player_id = %(player)s AND ladder_id = %(ladder)s"

@@ -16,14 +16,16 @@ from ladder.models import Player
 from ladder.text import EMAIL_PATTERN, HANDLE_PATTERN, TEXT_PATTERN
 
 # A player with their standing in the ladder `default` (the initial rating before
-# their first match there).
+# their first match there). The default ladder's id is 1: migration 0008 creates it
+# so, and it is never deleted.
 PLAYER_SELECT = """
 SELECT p.id, p.handle, p.display_name, p.created_at,
-       coalesce(s.rating, (l.rules->>'initial')::double precision) AS rating,
+       coalesce(s.rating,
+                (SELECT (rules->>'initial')::double precision FROM ladders WHERE id = 1)
+       ) AS rating,
        coalesce(s.games, 0) AS games
 FROM players p
-JOIN ladders l ON l.slug = 'default'
-LEFT JOIN standings s ON s.ladder_id = l.id AND s.player_id = p.id
+LEFT JOIN standings s ON s.ladder_id = 1 AND s.player_id = p.id
 """
 
 
@@ -59,7 +61,7 @@ def insert_player(conn: psycopg.Connection, new: NewPlayer) -> Player:
                 "INSERT INTO players (id, handle, display_name, email) VALUES (%s, %s, %s, %s)"
                 " RETURNING id, handle, display_name, created_at, 0 AS games,"
                 " (SELECT (rules->>'initial')::double precision FROM ladders"
-                "  WHERE slug = 'default') AS rating",
+                "  WHERE id = 1) AS rating",
                 (uuid.uuid4(), new.handle.lower(), new.display_name, new.email),
             ).fetchone()
     except psycopg.errors.UniqueViolation:
@@ -87,8 +89,3 @@ def find_player_by_handle(db: Database, handle: str) -> Player:
     if row is None:
         raise NotFound(f"no player with handle {handle.lower()!r}")
     return Player.model_validate(row)
-
-
-def ensure_player_exists(conn: psycopg.Connection, player_id: UUID) -> None:
-    if conn.execute("SELECT 1 FROM players WHERE id = %s", (player_id,)).fetchone() is None:
-        raise NotFound(f"no player with id {player_id}")
