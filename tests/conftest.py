@@ -32,7 +32,7 @@ from tests.synthesized import Synthesized, synthesize
 
 SESSION_TAG = uuid.uuid4().hex[:10]
 TABLES = (
-    "players, standings, matches, rating_history, event_outbox, idempotency_records, jobs,"
+    "players, standings, matches, rating_history, event_outbox, idempotency_records, jobs, imports,"
     " rating_rules_applied"
 )
 # The ladder `default` as the migration creates it.

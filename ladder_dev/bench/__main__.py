@@ -7,7 +7,17 @@ import sys
 from contextlib import ExitStack
 from dataclasses import asdict
 
-from ladder_dev.bench import REPO, RESULTS, Result, api, backup, recalc, stream, stream_abuse
+from ladder_dev.bench import (
+    REPO,
+    RESULTS,
+    Result,
+    api,
+    backup,
+    imports,
+    recalc,
+    stream,
+    stream_abuse,
+)
 
 
 def main() -> int:
@@ -28,6 +38,8 @@ def main() -> int:
     for result in recalc.bench_recalculation():
         report(result)
     for result in backup.bench_backup():
+        report(result)
+    for result in imports.bench_import():
         report(result)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")

@@ -194,6 +194,64 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    import threading
+
+    from ladder.commands import import_matches, run_job_here
+    from ladder.jobs.store import job_status
+    from ladder.progress import progress
+    from ladder.resources import Resources
+    from ladder.settings import get_settings
+
+    res = Resources.from_settings(get_settings())
+    try:
+        try:
+            source = open(args.file, "rb")  # noqa: SIM115 - closed right after the load
+        except OSError as exc:
+            raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+        with source, progress(f"import {args.file}") as bar:
+            loaded = import_matches(res, source, args.ladder, report=bar.update)
+        if loaded.already:
+            print(
+                f"already imported into {args.ladder} on {loaded.start:%Y-%m-%d %H:%M}Z:"
+                f" {loaded.rows} matches (recalculation {loaded.job_id}); nothing changed"
+            )
+            return 0
+        print(
+            f"stored {loaded.rows} matches ({loaded.players_created} new players);"
+            f" rating them: recalculation {loaded.job_id}",
+            file=sys.stderr,
+        )
+        # The recalculation runs here, as the worker would run it; its progress is in
+        # its job row, which this thread reads.
+        failure: list[BaseException] = []
+
+        def rate() -> None:
+            try:
+                run_job_here(res, loaded.job_id)
+            except BaseException as exc:  # reported below, in this thread
+                failure.append(exc)
+
+        worker = threading.Thread(target=rate, daemon=True)
+        worker.start()
+        with progress("rating") as bar:
+            while worker.is_alive():
+                worker.join(0.5)
+                job = job_status(res.db, loaded.job_id)
+                bar.update(job["progress"], job["status"])
+        job = job_status(res.db, loaded.job_id)
+    finally:
+        res.close()
+    if failure or job["status"] != "succeeded":
+        why = explain(failure[0]) if failure else f"it is {job['status']} ({job['error']})"
+        raise CliError(
+            f"{loaded.rows} matches are stored but not yet rated: recalculation"
+            f" {loaded.job_id} did not finish: {why}; run `ladder recalc --ladder {args.ladder}`"
+        )
+    print(f"imported {loaded.rows} matches into {args.ladder}")
+    return 0
+
+
 def _slug(raw: str) -> str:
     import re
 
@@ -249,6 +307,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recalc.add_argument("--no-wait", action="store_true", help="schedule and return")
     recalc.set_defaults(run=cmd_recalc)
+
+    imports = commands.add_parser(
+        "import", help="import a ladder's history from CSV (validated whole first)"
+    )
+    imports.add_argument(
+        "kind", choices=["matches"], help="matches: played_at,player_a,player_b,score_a"
+    )
+    imports.add_argument("file", help="the CSV file")
+    imports.add_argument("--ladder", type=_slug, required=True, help="the ladder's slug")
+    imports.set_defaults(run=cmd_import)
 
     queues = commands.add_parser("queues", help="depth and age of the job queues")
     queues.set_defaults(run=cmd_queues)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from uuid import UUID
 
 import psycopg
@@ -22,9 +22,11 @@ from ladder.errors import NotFound, Unprocessable
 from ladder.idempotency import IdempotentResult, run_write
 from ladder.jobs import queues, store
 from ladder.jobs.dispatch import dispatch
+from ladder.jobs.envelope import Envelope
 from ladder.ladders import (
     DEFAULT_LADDER,
     LadderChange,
+    LadderRow,
     NewLadder,
     find_ladder,
     insert_ladder,
@@ -41,6 +43,7 @@ from ladder.settings import Settings
 
 if TYPE_CHECKING:
     from ladder.backup.manifest import BackupManifest, Report
+    from ladder.imports import Loaded
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,49 @@ def back_up(settings: Settings, report: Report | None = None) -> BackupManifest:
     metrics.add_metric(name="BackupSucceeded", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="BackupSeconds", unit=MetricUnit.Seconds, value=manifest.total_seconds)
     return manifest
+
+
+def import_matches(
+    res: Resources, source: BinaryIO, ladder: str, report: Report | None = None
+) -> Loaded:
+    """Validate a matches CSV whole, then store it in the ladder with one transaction
+    (nothing if this file was imported there before) and schedule the recalculation
+    that rates it, which the caller runs (`run_job_here`)."""
+    from ladder import imports  # only the CLI imports
+
+    report = report or (lambda *_: None)
+    latest = imports.latest_allowed(res.settings.max_future_skew)
+    rows = imports.read_matches(source, latest=latest, report=report)
+
+    def reserve(conn: psycopg.Connection) -> tuple[LadderRow, Loaded | int]:
+        target = find_ladder(conn, ladder)
+        return target, imports.find_import(conn, target, rows.sha256) or imports.reserve_seqs(
+            conn, len(rows)
+        )
+
+    target, found = res.db.run(reserve)
+    if isinstance(found, imports.Loaded):
+        return found
+    try:
+        loaded = res.db.run(lambda conn: imports.load_matches(conn, target, rows, found, report))
+    except psycopg.errors.UniqueViolation:  # the same file, imported at the same moment
+        again = res.db.run(lambda conn: imports.find_import(conn, target, rows.sha256))
+        if again is None:
+            raise
+        return again
+    store.mark_dispatched(res.db, [loaded.job_id])  # run by the caller, not the queue
+    return loaded
+
+
+def run_job_here(res: Resources, job_id: UUID) -> dict | None:
+    """Run a scheduled job in this process, as the worker would (claimed by id, so a
+    delivery of the same job elsewhere does nothing twice)."""
+    from ladder.job_handlers import handle  # it calls back into this module
+
+    job = store.job_status(res.db, job_id)
+    if job is None:
+        raise NotFound(f"no job with id {job_id}")
+    return handle(res, Envelope(type=job["type"], id=job_id, payload=job["payload"]))
 
 
 def adopt_rating_rules(res: Resources) -> UUID | None:

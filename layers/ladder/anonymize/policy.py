@@ -100,6 +100,15 @@ POLICY: dict[str, dict[str, str]] = {
         "result": KEEP,
     },
     "job_locks": {"name": KEEP, "holder": KEEP, "lease_until": KEEP},
+    "imports": {
+        "ladder_id": KEEP,
+        "kind": KEEP,
+        "sha256": KEEP,
+        "rows": KEEP,
+        "players_created": KEEP,
+        "job_id": KEEP,
+        "imported_at": KEEP,
+    },
     "rating_rules_applied": {"singleton": KEEP, "rules": KEEP, "changed_at": KEEP},
 }
 

@@ -24,3 +24,16 @@ def write_event(conn: psycopg.Connection, type_name: str, payload: BaseModel | d
         (declared.name, declared.topics(data), Jsonb(data.model_dump(mode="json"))),
     ).fetchone()
     return row["id"]
+
+
+def write_events(conn: psycopg.Connection, type_name: str, payloads: list[dict]) -> None:
+    """`write_event` for many payloads of one type, in one pipelined statement."""
+    declared = event_type(type_name)
+    rows = []
+    for payload in payloads:
+        data = declared.schema.model_validate(payload)
+        rows.append((declared.name, declared.topics(data), Jsonb(data.model_dump(mode="json"))))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO event_outbox (type, topics, payload) VALUES (%s, %s, %s)", rows
+        )

@@ -183,7 +183,7 @@ def record_success(db: Database, job_id: UUID, result: dict) -> None:
 def job_status(db: Database, job_id: UUID) -> dict | None:
     return db.run(
         lambda conn: conn.execute(
-            "SELECT id, type, status, progress, attempts, result, error, created_at,"
+            "SELECT id, type, status, payload, progress, attempts, result, error, created_at,"
             " started_at, finished_at FROM jobs WHERE id = %s",
             (job_id,),
         ).fetchone()

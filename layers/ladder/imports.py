@@ -1,0 +1,255 @@
+"""Importing a ladder's match history from CSV: how a studio moves onto ladder.
+
+`played_at,player_a,player_b,score_a`, players by handle (created when new),
+rows of equal `played_at` rated in file order. The whole file is validated
+before anything is written: one bad row rejects it, naming its line. A file
+is known by its SHA-256: importing it into the same ladder again changes
+nothing. The rows are stored in one transaction, without ratings; one
+recalculation of the ladder from the earliest imported time rates them (and
+every later match of the ladder) exactly as a replay would.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import BinaryIO
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import tuple_row
+
+from ladder.errors import Unprocessable
+from ladder.events import write_events
+from ladder.jobs.store import schedule_recalculation
+from ladder.ladders import LadderRow
+from ladder.text import HANDLE_PATTERN
+from ladder.times import EARLIEST, LATEST, RFC3339
+
+MATCHES_HEADER = ["played_at", "player_a", "player_b", "score_a"]
+SCORES = {"1": 1.0, "1.0": 1.0, "0.5": 0.5, "0": 0.0, "0.0": 0.0}
+HANDLE = re.compile(HANDLE_PATTERN)
+# Rows per COPY write: large enough that the per-call cost vanishes.
+COPY_BATCH = 10_000
+
+
+class ImportRejected(Unprocessable):
+    """The file cannot be imported as it is; nothing was written."""
+
+
+@dataclass
+class MatchRows:
+    """A validated file: its rows in file order, as COPY text fields."""
+
+    sha256: str
+    played_at: list[str] = field(default_factory=list)  # UTC, ISO 8601
+    player_a: list[str] = field(default_factory=list)  # handles, lower-case
+    player_b: list[str] = field(default_factory=list)
+    score_a: list[str] = field(default_factory=list)
+    earliest: datetime | None = None
+
+    def __len__(self) -> int:
+        return len(self.played_at)
+
+    def handles(self) -> set[str]:
+        return set(self.player_a) | set(self.player_b)
+
+
+def read_matches(
+    source: BinaryIO, *, latest: datetime, report: Callable[[float, str], None] = lambda *_: None
+) -> MatchRows:
+    """Validate a whole matches CSV; `ImportRejected` names the first bad line.
+
+    `latest`: no match may be played after it (the API's future-skew bound).
+    """
+    raw = source.read()
+    rows = MatchRows(sha256=hashlib.sha256(raw).hexdigest())
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportRejected(f"the file is not UTF-8 (byte {exc.start})") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header] != MATCHES_HEADER:
+            raise ImportRejected(f"line 1: the header must be {','.join(MATCHES_HEADER)}")
+        total = max(1, text.count("\n"))
+        for fields in reader:
+            line = reader.line_num
+            if not fields:
+                continue  # a blank line
+            _add_match(rows, fields, line, latest)
+            if line % 100_000 == 0:
+                report(line / total, f"validated {line:,} lines")
+    except csv.Error as exc:
+        raise ImportRejected(f"line {reader.line_num}: {exc}") from None
+    if not rows:
+        raise ImportRejected("the file has no matches")
+    return rows
+
+
+def _add_match(rows: MatchRows, fields: list[str], line: int, latest: datetime) -> None:
+    if len(fields) != len(MATCHES_HEADER):
+        raise ImportRejected(f"line {line}: {len(fields)} fields, expected 4")
+    played, a, b, score = (f.strip() for f in fields)
+    when = _time(played, line)
+    if when > latest:
+        raise ImportRejected(f"line {line}: played_at {played} is in the future")
+    a, b = a.lower(), b.lower()
+    for name, handle in (("player_a", a), ("player_b", b)):
+        if not HANDLE.fullmatch(handle):
+            raise ImportRejected(f"line {line}: {name} {handle!r} is not a handle")
+    if a == b:
+        raise ImportRejected(f"line {line}: a player cannot play themself ({a})")
+    if score not in SCORES:
+        raise ImportRejected(f"line {line}: score_a must be 1, 0.5 or 0, not {score!r}")
+    rows.played_at.append(when.isoformat())
+    rows.player_a.append(a)
+    rows.player_b.append(b)
+    rows.score_a.append(repr(SCORES[score]))
+    if rows.earliest is None or when < rows.earliest:
+        rows.earliest = when
+
+
+def _time(raw: str, line: int) -> datetime:
+    if not RFC3339.fullmatch(raw):
+        raise ImportRejected(
+            f"line {line}: played_at {raw!r} is not an RFC 3339 time with seconds and an offset"
+        )
+    try:
+        when = datetime.fromisoformat(raw.upper().replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ImportRejected(f"line {line}: played_at {raw!r} is not a valid time") from None
+    if not EARLIEST <= when <= LATEST:
+        raise ImportRejected(f"line {line}: played_at {raw} is out of range")
+    return when
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a load stored, or found already stored (`already`)."""
+
+    rows: int
+    players_created: int
+    job_id: UUID
+    start: datetime
+    already: bool = False
+
+
+def find_import(conn: psycopg.Connection, ladder: LadderRow, sha256: str) -> Loaded | None:
+    row = conn.execute(
+        "SELECT rows, players_created, job_id, imported_at FROM imports"
+        " WHERE ladder_id = %s AND kind = 'matches' AND sha256 = %s",
+        (ladder.id, sha256),
+    ).fetchone()
+    if row is None:
+        return None
+    return Loaded(
+        row["rows"], row["players_created"], row["job_id"], row["imported_at"], already=True
+    )
+
+
+def reserve_seqs(conn: psycopg.Connection, count: int) -> int:
+    """The first of `count` consecutive match seqs, reserved for an import (in the
+    caller's transaction, which should be short: writers wait for it).
+
+    A block needs every other taker of seqs held off between reading the sequence
+    and moving it on: each API writer takes its seq while holding standing rows,
+    so an exclusive lock on `standings` waits for those in flight and keeps new
+    ones out. Seqs of an import that then fails are skipped, as a rolled-back
+    match's seq is.
+    """
+    conn.execute("LOCK TABLE standings IN EXCLUSIVE MODE")
+    (last,) = (
+        conn.cursor(row_factory=tuple_row)
+        .execute("SELECT setval('match_seq', nextval('match_seq') + %s - 1)", (count,))
+        .fetchone()
+    )
+    return last - count + 1
+
+
+def load_matches(
+    conn: psycopg.Connection,
+    ladder: LadderRow,
+    rows: MatchRows,
+    first_seq: int,
+    report: Callable[[float, str], None] = lambda *_: None,
+) -> Loaded:
+    """Store a validated file's matches (seqs from `first_seq` on, in file order) with
+    their players and standings, and schedule the recalculation that rates them; in
+    the caller's transaction."""
+    ids, created = _ensure_players(conn, ladder, rows.handles())
+    report(0.2, f"{created:,} players created")
+    with conn.cursor().copy(
+        "COPY matches (id, ladder_id, seq, played_at, player_a, player_b, score_a) FROM STDIN"
+    ) as copy:
+        batch = []
+        for index, (played, a, b, score) in enumerate(
+            zip(rows.played_at, rows.player_a, rows.player_b, rows.score_a, strict=True)
+        ):
+            batch.append(
+                f"{uuid.uuid4()}\t{ladder.id}\t{first_seq + index}\t{played}"
+                f"\t{ids[a]}\t{ids[b]}\t{score}\n"
+            )
+            if len(batch) == COPY_BATCH:
+                copy.write("".join(batch))
+                batch.clear()
+                report(0.2 + 0.8 * index / len(rows), f"stored {index + 1:,} matches")
+        copy.write("".join(batch))
+    assert rows.earliest is not None  # a validated file has rows
+    job_id = schedule_recalculation(
+        conn, ladder_id=ladder.id, from_played_at=rows.earliest, from_seq=0
+    )
+    conn.execute(
+        "INSERT INTO imports (ladder_id, kind, sha256, rows, players_created, job_id)"
+        " VALUES (%s, 'matches', %s, %s, %s, %s)",
+        (ladder.id, rows.sha256, len(rows), created, job_id),
+    )
+    return Loaded(len(rows), created, job_id, rows.earliest)
+
+
+def _ensure_players(
+    conn: psycopg.Connection, ladder: LadderRow, handles: set[str]
+) -> tuple[dict[str, UUID], int]:
+    """Every handle's player id (new handles become players, their display name the
+    handle) and a standing in the ladder for each; returns the ids and how many
+    players were created."""
+    wanted = sorted(handles)
+    created = conn.execute(
+        "INSERT INTO players (id, handle, display_name)"
+        " SELECT gen_random_uuid(), h, h FROM unnest(%s::text[]) AS h"
+        " ON CONFLICT ((lower(handle))) DO NOTHING"
+        " RETURNING id, handle, display_name, created_at",
+        (wanted,),
+    ).fetchall()
+    initial = conn.execute(
+        "SELECT (rules->>'initial')::double precision AS initial FROM ladders WHERE id = 1"
+    ).fetchone()["initial"]
+    write_events(
+        conn,
+        "player.created",
+        [{**row, "rating": initial, "games": 0} for row in created],
+    )
+    ids = {
+        handle: player_id
+        for player_id, handle in conn.cursor(row_factory=tuple_row).execute(
+            "SELECT id, handle FROM players WHERE handle = ANY(%s)", (wanted,)
+        )
+    }
+    conn.execute(
+        "INSERT INTO standings (ladder_id, player_id, handle, rating, games)"
+        " SELECT %s, id, handle, %s, 0 FROM players WHERE id = ANY(%s) ORDER BY id"
+        " ON CONFLICT DO NOTHING",
+        (ladder.id, ladder.rules.initial, sorted(ids.values())),
+    )
+    return ids, len(created)
+
+
+def latest_allowed(max_future_skew_seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=max_future_skew_seconds)
