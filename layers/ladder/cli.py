@@ -195,9 +195,9 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    import threading
+    from datetime import UTC
 
-    from ladder.commands import import_matches, run_job_here
+    from ladder.commands import import_matches
     from ladder.jobs.store import job_status
     from ladder.progress import progress
     from ladder.resources import Resources
@@ -212,44 +212,68 @@ def cmd_import(args: argparse.Namespace) -> int:
         with source, progress(f"import {args.file}") as bar:
             loaded = import_matches(res, source, args.ladder, report=bar.update)
         if loaded.already:
-            print(
-                f"already imported into {args.ladder} on {loaded.start:%Y-%m-%d %H:%M}Z:"
-                f" {loaded.rows} matches (recalculation {loaded.job_id}); nothing changed"
-            )
-            return 0
-        print(
-            f"stored {loaded.rows} matches ({loaded.players_created} new players);"
-            f" rating them: recalculation {loaded.job_id}",
-            file=sys.stderr,
-        )
-        # The recalculation runs here, as the worker would run it; its progress is in
-        # its job row, which this thread reads.
-        failure: list[BaseException] = []
-
-        def rate() -> None:
-            try:
-                run_job_here(res, loaded.job_id)
-            except BaseException as exc:  # reported below, in this thread
-                failure.append(exc)
-
-        worker = threading.Thread(target=rate, daemon=True)
-        worker.start()
-        with progress("rating") as bar:
-            while worker.is_alive():
-                worker.join(0.5)
-                job = job_status(res.db, loaded.job_id)
-                bar.update(job["progress"], job["status"])
-        job = job_status(res.db, loaded.job_id)
+            job = job_status(res.db, loaded.job_id)
+            if job["status"] == "succeeded":
+                imported = loaded.start.astimezone(UTC)
+                print(
+                    f"already imported into {args.ladder} on {imported:%Y-%m-%d %H:%M}Z:"
+                    f" {loaded.rows} matches; nothing changed"
+                )
+                return 0
+        # Stored now, or before by a run whose rating step did not finish: rate them.
+        job = _rate_imported(res, loaded.job_id, args.ladder, loaded.rows)
     finally:
         res.close()
-    if failure or job["status"] != "succeeded":
-        why = explain(failure[0]) if failure else f"it is {job['status']} ({job['error']})"
+    if job["status"] != "succeeded":
         raise CliError(
             f"{loaded.rows} matches are stored but not yet rated: recalculation"
-            f" {loaded.job_id} did not finish: {why}; run `ladder recalc --ladder {args.ladder}`"
+            f" {loaded.job_id} is {job['status']} ({job['error']}); run this import again"
         )
     print(f"imported {loaded.rows} matches into {args.ladder}")
     return 0
+
+
+def _rate_imported(res, job_id, ladder: str, rows: int) -> dict:
+    """Run an import's recalculation here, as the worker would, waiting while another
+    recalculation holds the lease; its progress is in its job row, which this thread
+    reads. Interrupted, the job is marked failed and its lease freed at once."""
+    import threading
+    import time
+
+    from ladder.commands import run_job_here
+    from ladder.jobs import store
+    from ladder.progress import progress
+
+    failure: list[BaseException] = []
+
+    def rate() -> None:
+        try:
+            while store.job_status(res.db, job_id)["status"] != "succeeded":
+                run_job_here(res, job_id)
+                if store.job_status(res.db, job_id)["status"] == "queued":
+                    time.sleep(2)  # deferred: another recalculation runs; try again
+        except BaseException as exc:  # reported by the caller, from its own thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=rate, daemon=True)
+    worker.start()
+    try:
+        with progress(f"rating {rows:,} matches in {ladder}") as bar:
+            while worker.is_alive():
+                worker.join(0.5)
+                job = store.job_status(res.db, job_id)
+                bar.update(job["progress"], job["status"])
+    except KeyboardInterrupt:
+        store.mark_failed(res.db, job_id, "interrupted")
+        store.release_lease(res.db, job_id)
+        raise
+    job = store.job_status(res.db, job_id)
+    if failure and job["status"] != "succeeded":
+        raise CliError(
+            f"{rows} matches are stored but not yet rated: {explain(failure[0])};"
+            " run this import again"
+        )
+    return job
 
 
 def _slug(raw: str) -> str:

@@ -44,6 +44,10 @@ class IdempotencyKeyReused(Unprocessable):
     """An Idempotency-Key already used with another request."""
 
 
+class ImportRejected(Unprocessable):
+    """A file that cannot be imported as it is; nothing of it was written."""
+
+
 class ServiceUnavailable(LadderError):
     """Something ladder depends on did not answer; retrying later may work."""
 

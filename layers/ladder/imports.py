@@ -3,8 +3,10 @@
 `played_at,player_a,player_b,score_a`, players by handle (created when new),
 rows of equal `played_at` rated in file order. The whole file is validated
 before anything is written: one bad row rejects it, naming its line. A file
-is known by its SHA-256: importing it into the same ladder again changes
-nothing. The rows are stored in one transaction, without ratings; one
+is known by the SHA-256 of its rows as validated (times in UTC, handles in
+lower case, scores as numbers), so the same history saved again with other
+line endings, a BOM or `+00:00` for `Z` is the same file: importing it into
+the same ladder again changes nothing. The rows are stored in one transaction, without ratings; one
 recalculation of the ladder from the earliest imported time rates them (and
 every later match of the ladder) exactly as a replay would.
 """
@@ -25,7 +27,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import tuple_row
 
-from ladder.errors import Unprocessable
+from ladder.errors import ImportRejected
 from ladder.events import write_events
 from ladder.jobs.store import schedule_recalculation
 from ladder.ladders import LadderRow
@@ -39,15 +41,11 @@ HANDLE = re.compile(HANDLE_PATTERN)
 COPY_BATCH = 10_000
 
 
-class ImportRejected(Unprocessable):
-    """The file cannot be imported as it is; nothing was written."""
-
-
 @dataclass
 class MatchRows:
     """A validated file: its rows in file order, as COPY text fields."""
 
-    sha256: str
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     played_at: list[str] = field(default_factory=list)  # UTC, ISO 8601
     player_a: list[str] = field(default_factory=list)  # handles, lower-case
     player_b: list[str] = field(default_factory=list)
@@ -56,6 +54,10 @@ class MatchRows:
 
     def __len__(self) -> int:
         return len(self.played_at)
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.hexdigest()
 
     def handles(self) -> set[str]:
         return set(self.player_a) | set(self.player_b)
@@ -69,7 +71,7 @@ def read_matches(
     `latest`: no match may be played after it (the API's future-skew bound).
     """
     raw = source.read()
-    rows = MatchRows(sha256=hashlib.sha256(raw).hexdigest())
+    rows = MatchRows()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -109,10 +111,12 @@ def _add_match(rows: MatchRows, fields: list[str], line: int, latest: datetime) 
         raise ImportRejected(f"line {line}: a player cannot play themself ({a})")
     if score not in SCORES:
         raise ImportRejected(f"line {line}: score_a must be 1, 0.5 or 0, not {score!r}")
-    rows.played_at.append(when.isoformat())
+    stored = (when.isoformat(), a, b, repr(SCORES[score]))
+    rows.digest.update(("\t".join(stored) + "\n").encode())
+    rows.played_at.append(stored[0])
     rows.player_a.append(a)
     rows.player_b.append(b)
-    rows.score_a.append(repr(SCORES[score]))
+    rows.score_a.append(stored[3])
     if rows.earliest is None or when < rows.earliest:
         rows.earliest = when
 

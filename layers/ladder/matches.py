@@ -247,11 +247,19 @@ def _lock_standings(
 def _has_later_match(
     conn: psycopg.Connection, ladder: LadderRow, report: MatchReport, played_at: datetime
 ) -> bool:
-    """Whether either player already has a rated match later in the ladder's rating order."""
+    """Whether either player already has a match later in the ladder's rating order.
+
+    Asked of `matches`, not of the history: an imported match has no history until its
+    recalculation rates it, and a match rated at once against standings that miss it
+    must be replayed. Voided ones count too: until their recalculation runs, the
+    standings still hold them.
+    """
     row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM rating_history"
-        " WHERE player_id = ANY(%s) AND ladder_id = %s AND played_at > %s) AS late",
-        ([report.player_a, report.player_b], ladder.id, played_at),
+        "SELECT EXISTS (SELECT 1 FROM matches WHERE player_a = ANY(%(players)s)"
+        " AND ladder_id = %(ladder)s AND played_at > %(at)s)"
+        " OR EXISTS (SELECT 1 FROM matches WHERE player_b = ANY(%(players)s)"
+        " AND ladder_id = %(ladder)s AND played_at > %(at)s) AS late",
+        {"players": [report.player_a, report.player_b], "ladder": ladder.id, "at": played_at},
     ).fetchone()
     return row["late"]
 

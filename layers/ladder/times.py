@@ -23,9 +23,11 @@ LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 EXAMPLE = "e.g. 2026-01-01T12:00:00Z"
 
 
-# RFC 3339 `date-time`: date, T, time with seconds (and any fraction), then Z or ±HH:MM.
+# RFC 3339 `date-time`: date, T, time with seconds (and any fraction), then Z or ±HH:MM
+# (hours to 23, minutes to 59: Python would read +05:60 as +06:00).
 RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
 )
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ladder import commands
-from ladder.imports import ImportRejected
+from ladder.errors import ImportRejected
 from tests.helpers import assert_ratings_equal_replay, create_player, record_match
 from tests.integration.test_cli import one_line_error, shell  # noqa: F401 - a fixture
 
@@ -166,3 +166,84 @@ def test_the_cli_imports_and_says_so_in_one_line_when_it_cannot(shell, tmp_path,
     )
     one_line_error(shell("import", "matches", str(path), "--ladder", "nope"), 1, "no ladder")
     one_line_error(shell("import", "matches", str(path), "--ladder", "No!"), 2, "slug")
+
+
+def run_queued_jobs(resources, db) -> None:
+    """What the worker would do next: every queued job, in order."""
+    for _ in range(10):
+        queued = db.execute("SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at")
+        ids = [row["id"] for row in queued]
+        if not ids:
+            return
+        for job_id in ids:
+            commands.run_job_here(resources, job_id)
+
+
+@pytest.mark.parametrize("before_the_file", [timedelta(seconds=1), timedelta(days=5)])
+def test_a_live_match_while_an_import_is_rated_is_not_lost(
+    resources, settings, db, writer, monkeypatch, before_the_file
+):
+    """A match recorded for an imported player, dated before the file's rows, while the
+    import's recalculation has read but not yet written: the imported (not yet rated)
+    matches make it late, so a recalculation from it follows."""
+    from fastapi.testclient import TestClient
+
+    from ladder.api.app import create_app
+    from ladder.ratings import recalculation
+    from ladder.resources import Resources
+
+    api = Resources.from_settings(settings)  # the API's own connections, as in AWS
+    client = TestClient(create_app(api))
+    other = create_player(client, writer, "live_one")["id"]
+    read = recalculation._read_and_replay
+    recorded = []
+
+    def read_then_record(conn, ladder, start):
+        replay = read(conn, ladder, start)
+        if not recorded:
+            player = db.execute("SELECT id FROM players WHERE handle = 'imp_0'").fetchone()["id"]
+            at = (START - before_the_file).isoformat()
+            recorded.append(record_match(client, writer, str(player), other, 1.0, played_at=at))
+        return replay
+
+    monkeypatch.setattr(recalculation, "_read_and_replay", read_then_record)
+    run_import(resources, history_csv(200, 5, seed=4))
+    assert recorded[0].status_code == 201
+    run_queued_jobs(resources, db)
+    api.close()
+    assert_ratings_equal_replay(db)
+
+
+def test_the_same_history_saved_another_way_is_the_same_file(resources, db):
+    text = history_csv(80, 6)
+    run_import(resources, text)
+    before = counts(db)
+    variants = [
+        text.replace("\n", "\r\n"),  # saved on Windows
+        "\ufeff" + text,  # with a BOM
+        text.replace("Z,", "+00:00,").replace("imp_", "IMP_"),
+        text.replace(",1\n", ",1.0\n"),
+    ]
+    for variant in variants:
+        assert run_import(resources, variant)["loaded"].already
+    assert counts(db) == before
+
+
+def test_an_import_whose_rating_did_not_finish_is_rated_when_run_again(
+    shell,  # noqa: F811
+    resources,
+    tmp_path,
+    db,
+):
+    path = tmp_path / "history.csv"
+    path.write_text(history_csv(90, 6))
+    with path.open("rb") as source:  # stored, then the process died before rating
+        stored = commands.import_matches(resources, source, "default")
+    assert db.execute("SELECT count(*) AS n FROM rating_history").fetchone()["n"] == 0
+    result = shell("import", "matches", str(path), "--ladder", "default")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "imported 90 matches into default\n"
+    assert db.execute("SELECT status FROM jobs WHERE id = %s", (stored.job_id,)).fetchone() == {
+        "status": "succeeded"
+    }
+    assert_ratings_equal_replay(db)
