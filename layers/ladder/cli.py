@@ -214,7 +214,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if loaded.already:
             job = job_status(res.db, loaded.job_id)
             if job["status"] == "succeeded":
-                imported = loaded.start.astimezone(UTC)
+                imported = loaded.imported_at.astimezone(UTC)
                 print(
                     f"already imported into {args.ladder} on {imported:%Y-%m-%d %H:%M}Z:"
                     f" {loaded.rows} matches; nothing changed"

@@ -137,13 +137,16 @@ def _time(raw: str, line: int) -> datetime:
 
 @dataclass(frozen=True)
 class Loaded:
-    """What a load stored, or found already stored (`already`)."""
+    """What a load stored, or found stored by an earlier one (then `imported_at`)."""
 
     rows: int
     players_created: int
     job_id: UUID
-    start: datetime
-    already: bool = False
+    imported_at: datetime | None = None
+
+    @property
+    def already(self) -> bool:
+        return self.imported_at is not None
 
 
 def find_import(conn: psycopg.Connection, ladder: LadderRow, sha256: str) -> Loaded | None:
@@ -154,9 +157,7 @@ def find_import(conn: psycopg.Connection, ladder: LadderRow, sha256: str) -> Loa
     ).fetchone()
     if row is None:
         return None
-    return Loaded(
-        row["rows"], row["players_created"], row["job_id"], row["imported_at"], already=True
-    )
+    return Loaded(row["rows"], row["players_created"], row["job_id"], row["imported_at"])
 
 
 def reserve_seqs(conn: psycopg.Connection, count: int) -> int:
@@ -215,7 +216,7 @@ def load_matches(
         " VALUES (%s, 'matches', %s, %s, %s, %s)",
         (ladder.id, rows.sha256, len(rows), created, job_id),
     )
-    return Loaded(len(rows), created, job_id, rows.earliest)
+    return Loaded(len(rows), created, job_id)
 
 
 def _ensure_players(
