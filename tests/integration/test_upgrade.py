@@ -18,16 +18,11 @@ from ladder.backup.restore import restore_backup
 from ladder.db import Database
 from ladder.db.migrations import latest_version, migrate
 from ladder.ratings.recalculation import recalculate
+from tests.helpers import SPEC_RULES
 
 LAST_SINGLE_LADDER_VERSION = 7
-SETTINGS_RULES = {
-    "initial": 1500.0,
-    "provisional_games": 30,
-    "k_provisional": 40.0,
-    "k_established": 20.0,
-    "master_threshold": 2400.0,
-    "k_master": 10.0,
-}
+# The rules as the single-ladder version recorded them: the settings' six, no gap cap.
+SETTINGS_RULES = {name: value for name, value in SPEC_RULES.items() if name != "max_rating_gap"}
 
 
 def fill_single_ladder_database(url: str) -> None:
