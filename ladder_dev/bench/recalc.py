@@ -44,13 +44,13 @@ def _floor(conn: psycopg.Connection) -> float:
     for row in data.decode().splitlines():
         match_id, seq, played_at, player_a, player_b, _ = row.split("\t")
         for player in (player_a, player_b):
-            lines.append(f"{player}\t{match_id}\t{played_at}\t{seq}\t1500.0\t1510.0\n")
+            lines.append(f"{player}\t{match_id}\t{played_at}\t{seq}\t1500.0\t1510.0\t1\n")
     started = time.perf_counter()
     with (
         conn.cursor() as cur,
         cur.copy(
-            "COPY floor_history (player_id, match_id, played_at, seq, rating_before, rating_after)"
-            " FROM STDIN"
+            "COPY floor_history (player_id, match_id, played_at, seq, rating_before, rating_after,"
+            " ladder_id) FROM STDIN"
         ) as copy,
     ):
         for offset in range(0, len(lines), 10_000):
