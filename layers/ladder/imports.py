@@ -31,6 +31,7 @@ from ladder.errors import ImportRejected
 from ladder.events import write_events
 from ladder.jobs.store import schedule_recalculation
 from ladder.ladders import LadderRow
+from ladder.players import DEFAULT_INITIAL
 from ladder.text import HANDLE_PATTERN
 from ladder.times import EARLIEST, LATEST, RFC3339
 
@@ -230,17 +231,11 @@ def _ensure_players(
         "INSERT INTO players (id, handle, display_name)"
         " SELECT gen_random_uuid(), h, h FROM unnest(%s::text[]) AS h"
         " ON CONFLICT ((lower(handle))) DO NOTHING"
-        " RETURNING id, handle, display_name, created_at",
+        f" RETURNING id, handle, display_name, created_at, {DEFAULT_INITIAL} AS rating,"
+        " 0 AS games",
         (wanted,),
     ).fetchall()
-    initial = conn.execute(
-        "SELECT (rules->>'initial')::double precision AS initial FROM ladders WHERE id = 1"
-    ).fetchone()["initial"]
-    write_events(
-        conn,
-        "player.created",
-        [{**row, "rating": initial, "games": 0} for row in created],
-    )
+    write_events(conn, "player.created", created)
     ids = {
         handle: player_id
         for player_id, handle in conn.cursor(row_factory=tuple_row).execute(

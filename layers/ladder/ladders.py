@@ -85,12 +85,20 @@ def _row(row: dict) -> LadderRow:
     )
 
 
-def find_ladder(conn: psycopg.Connection, slug: str) -> LadderRow:
-    """The ladder called `slug` in the caller's transaction; `NotFound` otherwise."""
-    row = conn.execute(f"SELECT {LADDER_COLUMNS} FROM ladders WHERE slug = %s", (slug,)).fetchone()
+def _select(conn: psycopg.Connection, slug: str, *, lock: bool = False) -> dict:
+    """The ladder row called `slug` (locked for update if asked); `NotFound` otherwise."""
+    row = conn.execute(
+        f"SELECT {LADDER_COLUMNS} FROM ladders WHERE slug = %s" + (" FOR UPDATE" if lock else ""),
+        (slug,),
+    ).fetchone()
     if row is None:
         raise NotFound(f"no ladder {slug!r}")
-    return _row(row)
+    return row
+
+
+def find_ladder(conn: psycopg.Connection, slug: str) -> LadderRow:
+    """The ladder called `slug` in the caller's transaction; `NotFound` otherwise."""
+    return _row(_select(conn, slug))
 
 
 def ladder_by_id(conn: psycopg.Connection, ladder_id: int) -> LadderRow:
@@ -103,14 +111,7 @@ def ladder_by_id(conn: psycopg.Connection, ladder_id: int) -> LadderRow:
 
 
 def get_ladder(db: Database, slug: str) -> Ladder:
-    row = db.run(
-        lambda conn: conn.execute(
-            f"SELECT {LADDER_COLUMNS} FROM ladders WHERE slug = %s", (slug,)
-        ).fetchone()
-    )
-    if row is None:
-        raise NotFound(f"no ladder {slug!r}")
-    return _ladder(row)
+    return _ladder(db.run(lambda conn: _select(conn, slug)))
 
 
 def list_ladders(db: Database, *, limit: int, cursor: str | None) -> Page[Ladder]:
@@ -148,11 +149,7 @@ def update_ladder(
 ) -> tuple[Ladder, LadderRow | None]:
     """Apply `change` in the caller's transaction; returns the ladder and, when its rules
     changed, the ladder as its recalculation needs it (the caller schedules it)."""
-    row = conn.execute(
-        f"SELECT {LADDER_COLUMNS} FROM ladders WHERE slug = %s FOR UPDATE", (slug,)
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"no ladder {slug!r}")
+    row = _select(conn, slug, lock=True)
     current = _ladder(row)
     rules = merged_rules(current.rules, change.rules)
     # Like rules, a board change names only what changes.

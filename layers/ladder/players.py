@@ -15,14 +15,14 @@ from ladder.events import write_event
 from ladder.models import Player
 from ladder.text import EMAIL_PATTERN, HANDLE_PATTERN, TEXT_PATTERN
 
-# A player with their standing in the ladder `default` (the initial rating before
-# their first match there). The default ladder's id is 1: migration 0008 creates it
-# so, and it is never deleted.
-PLAYER_SELECT = """
+# The default ladder's initial rating: a player's rating before their first match
+# there. Its id is 1: migration 0008 creates it so, and it is never deleted.
+DEFAULT_INITIAL = "(SELECT (rules->>'initial')::double precision FROM ladders WHERE id = 1)"
+
+# A player with their standing in the ladder `default`.
+PLAYER_SELECT = f"""
 SELECT p.id, p.handle, p.display_name, p.created_at,
-       coalesce(s.rating,
-                (SELECT (rules->>'initial')::double precision FROM ladders WHERE id = 1)
-       ) AS rating,
+       coalesce(s.rating, {DEFAULT_INITIAL}) AS rating,
        coalesce(s.games, 0) AS games
 FROM players p
 LEFT JOIN standings s ON s.ladder_id = 1 AND s.player_id = p.id
@@ -60,8 +60,7 @@ def insert_player(conn: psycopg.Connection, new: NewPlayer) -> Player:
             row = conn.execute(
                 "INSERT INTO players (id, handle, display_name, email) VALUES (%s, %s, %s, %s)"
                 " RETURNING id, handle, display_name, created_at, 0 AS games,"
-                " (SELECT (rules->>'initial')::double precision FROM ladders"
-                "  WHERE id = 1) AS rating",
+                f" {DEFAULT_INITIAL} AS rating",
                 (uuid.uuid4(), new.handle.lower(), new.display_name, new.email),
             ).fetchone()
     except psycopg.errors.UniqueViolation:

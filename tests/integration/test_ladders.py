@@ -6,7 +6,13 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from tests.helpers import assert_ratings_equal_replay, create_player, record_match, stored_ratings
+from tests.helpers import (
+    assert_ratings_equal_replay,
+    create_player,
+    record_match,
+    replay_of,
+    stored_ratings,
+)
 from tests.integration.conftest import drain
 
 # A ladder whose rules differ from the default's in every parameter, with a tight
@@ -57,8 +63,6 @@ def test_two_ladders_fed_interleaved_each_equal_a_replay_with_their_own_rules(
     assert_ratings_equal_replay(db, "blitz", BLITZ_RULES)
     blitz = stored_ratings(db, "blitz")
     # The cap decided something: without it the same matches end elsewhere.
-    from tests.helpers import replay_of
-
     uncapped = replay_of(db, "blitz", {**BLITZ_RULES, "max_rating_gap": None})
     assert max(abs(blitz[p][0] - uncapped[p][0]) for p in uncapped) > 1.0
     # A player's default-ladder rating is unmoved by their blitz games.

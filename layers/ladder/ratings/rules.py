@@ -51,11 +51,12 @@ def sync_rating_rules(db: Database, rules: RatingRules) -> UUID | None:
         # The settings as they are: a deploy's own values are not bounded like a client's.
         change = LadderChange(rules=RulesChange.model_construct(**wanted))
         _, rerate = update_ladder(conn, DEFAULT_LADDER, change)
+        if rerate is None:
+            return None  # the ladder had these rules already
         has_matches = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM matches WHERE ladder_id = %s) AS any",
-            (rerate.id if rerate else None,),
+            "SELECT EXISTS (SELECT 1 FROM matches WHERE ladder_id = %s) AS any", (rerate.id,)
         ).fetchone()
-        if rerate is None or not has_matches["any"]:
+        if not has_matches["any"]:
             return None  # nothing was rated with other rules
         return schedule_recalculation(conn, ladder_id=rerate.id, from_played_at=None, from_seq=None)
 
