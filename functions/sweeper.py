@@ -6,12 +6,14 @@
 - Jobs: send jobs that committed but whose dispatch failed; mark jobs whose
   worker vanished (still running past the worker's timeout) as failed.
 - Idempotency records: forget responses older than the retry window.
+- Seasons: schedule the closes and resets that are due (`ladder.seasons.tick`).
 - Backups: report the age of the newest complete backup (BackupAgeSeconds),
   which the "backup older than 26 h" alarm watches.
 """
 
 from functools import cache
 
+from ladder import commands
 from ladder.backup.manifest import latest_backup_age
 from ladder.backup.store import Store
 from ladder.events.relay import sweep
@@ -39,6 +41,7 @@ def handler(event, context):
     abandoned = fail_abandoned(resources.db)
     pruned = prune_idempotency_records(resources.db, resources.settings.idempotency_retention_hours)
     metrics.add_metric(name="JobsRedispatched", unit=MetricUnit.Count, value=jobs)
+    season_jobs = len(commands.tick_seasons(resources))
     try:
         age = latest_backup_age(backup_store())
     except Exception:  # the sweep above matters more; a missing figure raises the alarm
@@ -53,6 +56,7 @@ def handler(event, context):
             "jobs_dispatched": jobs,
             "jobs_abandoned": abandoned,
             "idempotency_pruned": pruned,
+            "season_jobs": season_jobs,
         }
     metrics.add_metric(name="OutboxSwept", unit=MetricUnit.Count, value=stats.published)
     return {
@@ -62,4 +66,5 @@ def handler(event, context):
         "jobs_dispatched": jobs,
         "jobs_abandoned": abandoned,
         "idempotency_pruned": pruned,
+        "season_jobs": season_jobs,
     }

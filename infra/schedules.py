@@ -1,5 +1,6 @@
 """EventBridge Scheduler: the nightly backup, the weekly restore drill, the
-minutely outbox sweeper. Failed invocations land in a dead-letter queue."""
+minutely sweeper (outbox, jobs, and the season closes and resets due). Failed
+invocations land in a dead-letter queue."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ SCHEDULES = {
     ),
     "OutboxSweeper": (
         scheduler.ScheduleExpression.rate(Duration.minutes(1)),
-        "Publish events and send jobs that nothing else did",
+        "Publish events and send jobs that nothing else did; close seasons and reset ratings",
     ),
 }
 

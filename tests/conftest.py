@@ -33,7 +33,7 @@ from tests.synthesized import Synthesized, synthesize
 SESSION_TAG = uuid.uuid4().hex[:10]
 TABLES = (
     "players, standings, matches, rating_history, event_outbox, idempotency_records, jobs, imports,"
-    " rating_rules_applied"
+    " rating_rules_applied, seasons, season_standings"
 )
 # The ladder `default` as the migration creates it.
 DEFAULT_LADDER_SQL = (
@@ -41,7 +41,7 @@ DEFAULT_LADDER_SQL = (
     ' board = \'{"min_games": 1, "inactive_after_days": null}\', rules ='
     ' \'{"initial": 1500.0, "provisional_games": 30, "k_provisional": 40.0,'
     ' "k_established": 20.0, "master_threshold": 2400.0, "k_master": 10.0,'
-    " \"max_rating_gap\": null}' WHERE slug = 'default'"
+    " \"max_rating_gap\": null}', seasons = NULL, reset_through = NULL WHERE slug = 'default'"
 )
 
 

@@ -4,6 +4,11 @@ Baselines, same run and database:
 - the floor: COPY the matches out and the 2,000,000 history rows in, nothing else;
 - the naive approach: per match, read both players and UPDATE each (plus its
   two history rows), on a 20,000-match sample, extrapolated to 1,000,000.
+
+And a late match in a season: the same ladder given seasons so that the last
+100,000 matches form the open season and the rest a closed one, a recalculation
+from the season's first instant (the worst a late match in it can cost) against
+the full recalculation above.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from ladder_dev.bench import Result, generate_ladder_sql
 PLAYERS = 10_000
 MATCHES = 1_000_000
 NAIVE_SAMPLE = 20_000
+SEASON_MATCHES = 100_000
 
 GENERATE = generate_ladder_sql(PLAYERS, MATCHES)
 
@@ -98,6 +104,39 @@ def _naive(conn: psycopg.Connection) -> float:
     return elapsed * MATCHES / NAIVE_SAMPLE
 
 
+def _late_match_in_a_season(db, url: str) -> float:
+    """The ladder gets seasons whose first starts at the first of the last 100,000
+    matches (match g is played at 2025-01-01 + g s); the time before it (season 0)
+    closes; then a recalculation from the open season's first instant is timed."""
+    from datetime import UTC, datetime, timedelta
+
+    from ladder.ratings.recalculation import Point, recalculate
+    from ladder.seasons import close_due
+
+    boundary = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=MATCHES - SEASON_MATCHES + 1)
+    schedule = {"every": "P1000D", "anchor": boundary.isoformat(), "grace_seconds": 0}
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE ladders SET seasons = %s WHERE id = 1", (psycopg.types.json.Jsonb(schedule),)
+        )
+    started = time.perf_counter()
+    assert close_due(db, 1, boundary) == [0]
+    print(
+        f"  recalc: closed season 0 ({MATCHES - SEASON_MATCHES:,} matches) in"
+        f" {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+    job_id = uuid.uuid4()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO jobs (id, type) VALUES (%s, 'elo.recalculate')", (job_id,))
+    started = time.perf_counter()
+    result = recalculate(db, job_id=job_id, ladder_id=1, start=Point(boundary, 0))
+    elapsed = time.perf_counter() - started
+    assert result["matches"] == SEASON_MATCHES, result
+    assert result["players_changed"] == 0, result  # in order: nothing moves
+    return elapsed
+
+
 def bench_recalculation() -> list[Result]:
     from ladder.db import Database
     from ladder.db.migrations import migrate
@@ -123,6 +162,7 @@ def bench_recalculation() -> list[Result]:
         result = recalculate(db, job_id=job_id, ladder_id=1, start=None)
         ours = time.perf_counter() - started
         assert result["matches"] == MATCHES, result
+        season = _late_match_in_a_season(db, url)
         with psycopg.connect(url, autocommit=True) as conn:
             naive = _naive(conn)
     label = f"{MATCHES:,} matches, {PLAYERS:,} players"
@@ -139,6 +179,15 @@ def bench_recalculation() -> list[Result]:
             floor,
             ours / floor,
             2.0,
+        ),
+        Result(
+            f"late match in a season of {SEASON_MATCHES:,} matches ({label})",
+            season,
+            "s",
+            "the full recalculation",
+            ours,
+            season / ours,
+            0.2,
         ),
         Result(
             f"recalculation vs naive ({label})",

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO
 from uuid import UUID
 
 import psycopg
 from pydantic import BaseModel, TypeAdapter
 
+from ladder import seasons
 from ladder.errors import NotFound, Unprocessable
 from ladder.idempotency import IdempotentResult, run_write
 from ladder.jobs import queues, store
@@ -30,6 +31,7 @@ from ladder.ladders import (
     NewLadder,
     find_ladder,
     insert_ladder,
+    ladder_by_id,
     update_ladder,
 )
 from ladder.leaderboard import invalidate_leaderboard
@@ -246,6 +248,24 @@ def run_recalculation(
     result = recalculate(res.db, job_id=job_id, ladder_id=ladder_id, start=start, progress=progress)
     invalidate_leaderboard(res.cache, result["ladder"])
     return result
+
+
+def close_seasons(res: Resources, ladder_id: int, now: datetime | None = None) -> list[int]:
+    """Close every season of a ladder whose grace has passed (at `now`, default the
+    present); returns their numbers. The ladder's board is cached per season state, so
+    it is dropped."""
+    closed = seasons.close_due(res.db, ladder_id, now or datetime.now(UTC))
+    if closed:
+        slug = res.db.run(lambda conn: ladder_by_id(conn, ladder_id).slug)
+        invalidate_leaderboard(res.cache, slug)
+    return closed
+
+
+def tick_seasons(res: Resources, now: datetime | None = None) -> list[UUID]:
+    """What the schedule runs every minute: schedule and send what seasons need."""
+    jobs = seasons.tick(res.db, now or datetime.now(UTC))
+    dispatch(res.db, res.settings, jobs)
+    return jobs
 
 
 def back_up(settings: Settings, report: Report | None = None) -> BackupManifest:

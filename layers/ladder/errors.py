@@ -44,6 +44,10 @@ class IdempotencyKeyReused(Unprocessable):
     """An Idempotency-Key already used with another request."""
 
 
+class SeasonClosed(Unprocessable):
+    """A match played in a season that has closed: its standings are final."""
+
+
 class ImportRejected(Unprocessable):
     """A file that cannot be imported as it is; nothing of it was written."""
 

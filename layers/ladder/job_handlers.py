@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ladder import commands
-from ladder.jobs.envelope import BACKUP, INVALIDATE_CACHE, RECALCULATE, Envelope
+from ladder.jobs.envelope import BACKUP, INVALIDATE_CACHE, RECALCULATE, SEASON_CLOSE, Envelope
 from ladder.jobs.runner import Handler, Job, run_job
 from ladder.ladders import DEFAULT_LADDER
 from ladder.leaderboard import invalidate_leaderboard
@@ -40,11 +40,16 @@ def _backup(job: Job) -> dict:
     return {"backup_id": manifest.id, "seconds": manifest.total_seconds}
 
 
+def _close_seasons(job: Job) -> dict:
+    return {"closed": commands.close_seasons(job.resources, int(job.payload["ladder"]))}
+
+
 # The registry: job type → handler.
 HANDLERS: dict[str, Handler] = {
     RECALCULATE: _recalculate,
     INVALIDATE_CACHE: _invalidate_cache,
     BACKUP: _backup,
+    SEASON_CLOSE: _close_seasons,
 }
 
 

@@ -9,6 +9,7 @@ in its path means it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -17,14 +18,26 @@ from pydantic import BaseModel, ConfigDict, Field
 from ladder.db import Database
 from ladder.errors import Conflict, NotFound
 from ladder.events import write_event
-from ladder.models import DEFAULT_LADDER, BoardPolicy, Ladder, Page, Rules, RulesChange
+from ladder.models import (
+    DEFAULT_LADDER,
+    BoardPolicy,
+    Ladder,
+    Page,
+    Rules,
+    RulesChange,
+    SeasonSchedule,
+)
 from ladder.pagination import Keyset
 from ladder.ratings.elo import RatingRules
+from ladder.season_calendar import SeasonState
 from ladder.text import SLUG_PATTERN, TEXT_PATTERN
 
 __all__ = ["DEFAULT_LADDER", "BoardPolicy", "Ladder", "Rules"]
 
-LADDER_COLUMNS = "id, slug, name, rules, board, created_at, updated_at"
+LADDER_COLUMNS = (
+    "id, slug, name, rules, board, seasons, reset_through, created_at, updated_at,"
+    " (SELECT max(number) FROM seasons s WHERE s.ladder_id = ladders.id) AS frozen"
+)
 
 
 class NewLadder(BaseModel):
@@ -36,6 +49,7 @@ class NewLadder(BaseModel):
     name: str = Field(min_length=1, max_length=64, pattern=TEXT_PATTERN)
     rules: RulesChange | None = Field(None, description="Rules to change from the defaults.")
     board: BoardPolicy = BoardPolicy()
+    seasons: SeasonSchedule | None = None
 
 
 class LadderChange(BaseModel):
@@ -46,6 +60,9 @@ class LadderChange(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=64, pattern=TEXT_PATTERN)
     rules: RulesChange | None = None
     board: BoardPolicy | None = None
+    seasons: SeasonSchedule | None = Field(
+        None, description="Set or change the schedule, until the first season closes."
+    )
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,7 @@ class LadderRow:
     slug: str
     rules: RatingRules
     board: BoardPolicy
+    seasons: SeasonState | None = None
 
 
 class LadderCursor(BaseModel):
@@ -73,7 +91,19 @@ def merged_rules(base: RatingRules | Rules, change: RulesChange | None) -> Rules
 
 
 def _ladder(row: dict) -> Ladder:
-    return Ladder.model_validate(row)
+    seasons = _season_state(row)
+    current = seasons.current(datetime.now(UTC)) if seasons else None
+    return Ladder.model_validate({**row, "current_season": current})
+
+
+def _season_state(row: dict) -> SeasonState | None:
+    if row["seasons"] is None:
+        return None
+    return SeasonState(
+        schedule=SeasonSchedule.model_validate(row["seasons"]),
+        frozen=row["frozen"],
+        reset_through=row["reset_through"],
+    )
 
 
 def _row(row: dict) -> LadderRow:
@@ -82,6 +112,7 @@ def _row(row: dict) -> LadderRow:
         slug=row["slug"],
         rules=Rules.model_validate(row["rules"]).to_rating_rules(),
         board=BoardPolicy.model_validate(row["board"]),
+        seasons=_season_state(row),
     )
 
 
@@ -133,9 +164,15 @@ def insert_ladder(conn: psycopg.Connection, new: NewLadder, defaults: RatingRule
     try:
         with conn.transaction():
             row = conn.execute(
-                f"INSERT INTO ladders (slug, name, rules, board) VALUES (%s, %s, %s, %s)"
-                f" RETURNING {LADDER_COLUMNS}",
-                (new.slug, new.name, Jsonb(rules.model_dump()), Jsonb(new.board.model_dump())),
+                f"INSERT INTO ladders (slug, name, rules, board, seasons)"
+                f" VALUES (%s, %s, %s, %s, %s) RETURNING {LADDER_COLUMNS}",
+                (
+                    new.slug,
+                    new.name,
+                    Jsonb(rules.model_dump()),
+                    Jsonb(new.board.model_dump()),
+                    _schedule_json(new.seasons),
+                ),
             ).fetchone()
     except psycopg.errors.UniqueViolation:
         raise Conflict(f"ladder {new.slug!r} exists") from None
@@ -148,9 +185,16 @@ def update_ladder(
     conn: psycopg.Connection, slug: str, change: LadderChange
 ) -> tuple[Ladder, LadderRow | None]:
     """Apply `change` in the caller's transaction; returns the ladder and, when its rules
-    changed, the ladder as its recalculation needs it (the caller schedules it)."""
+    or seasons changed, the ladder as its recalculation needs it (the caller schedules
+    it). Seasons change only until the first one closes: a frozen season's standings
+    were computed with its boundaries."""
     row = _select(conn, slug, lock=True)
     current = _ladder(row)
+    seasons = current.seasons
+    if "seasons" in change.model_fields_set and change.seasons != current.seasons:
+        if row["frozen"] is not None:
+            raise Conflict(f"ladder {slug!r} has closed seasons: its schedule is fixed")
+        seasons = change.seasons
     rules = merged_rules(current.rules, change.rules)
     # Like rules, a board change names only what changes.
     board = current.board
@@ -159,10 +203,23 @@ def update_ladder(
         board = BoardPolicy.model_validate({**current.board.model_dump(), **named})
     name = change.name or current.name
     row = conn.execute(
-        f"UPDATE ladders SET name = %s, rules = %s, board = %s, updated_at = now()"
-        f" WHERE id = %s RETURNING {LADDER_COLUMNS}",
-        (name, Jsonb(rules.model_dump()), Jsonb(board.model_dump()), row["id"]),
+        f"UPDATE ladders SET name = %s, rules = %s, board = %s, seasons = %s,"
+        f" reset_through = CASE WHEN seasons IS NOT DISTINCT FROM %s THEN reset_through END,"
+        f" updated_at = now() WHERE id = %s RETURNING {LADDER_COLUMNS}",
+        (
+            name,
+            Jsonb(rules.model_dump()),
+            Jsonb(board.model_dump()),
+            _schedule_json(seasons),
+            _schedule_json(seasons),
+            row["id"],
+        ),
     ).fetchone()
     ladder = _ladder(row)
     write_event(conn, "ladder.updated", ladder)
-    return ladder, (_row(row) if rules != current.rules else None)
+    rerate = rules != current.rules or seasons != current.seasons
+    return ladder, (_row(row) if rerate else None)
+
+
+def _schedule_json(schedule: SeasonSchedule | None) -> Jsonb | None:
+    return None if schedule is None else Jsonb(schedule.model_dump(mode="json"))

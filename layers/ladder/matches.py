@@ -11,10 +11,10 @@ import psycopg
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ladder.db import Database
-from ladder.errors import Conflict, NotFound, Unprocessable
+from ladder.errors import Conflict, NotFound, SeasonClosed, Unprocessable
 from ladder.events import write_event
 from ladder.jobs.store import schedule_recalculation
-from ladder.ladders import DEFAULT_LADDER, LadderRow, find_ladder
+from ladder.ladders import DEFAULT_LADDER, LadderRow, find_ladder, ladder_by_id
 from ladder.models import Match, Page, RatingHistoryEntry
 from ladder.pagination import Keyset
 from ladder.ratings.elo import VALID_SCORES, Standing, rate
@@ -89,12 +89,11 @@ def record_match(
         ladder = find_ladder(conn, report.ladder)
     except NotFound:
         raise Unprocessable(f"ladder: no ladder {report.ladder!r}") from None
-    match, is_late = _rate_and_store(conn, ladder, report, max_future_skew)
-    if not is_late:
+    match, recalc_from = _rate_and_store(conn, ladder, report, max_future_skew)
+    if recalc_from is None:
         return match, []
-    job = schedule_recalculation(
-        conn, ladder_id=ladder.id, from_played_at=match.played_at, from_seq=match.seq
-    )
+    played_at, seq = recalc_from
+    job = schedule_recalculation(conn, ladder_id=ladder.id, from_played_at=played_at, from_seq=seq)
     return match, [job]
 
 
@@ -102,7 +101,8 @@ def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:
     """In the caller's transaction, void a match and schedule the recalculation that
     removes it; returns the job id."""
     row = conn.execute(
-        "SELECT m.played_at, m.seq, m.player_a, m.player_b, m.voided, m.ladder_id, l.slug"
+        "SELECT m.played_at, m.seq, m.player_a, m.player_b, m.voided, m.ladder_id, l.slug,"
+        " clock_timestamp() AS now"
         " FROM matches m JOIN ladders l ON l.id = m.ladder_id WHERE m.id = %s FOR UPDATE OF m",
         (match_id,),
     ).fetchone()
@@ -110,6 +110,11 @@ def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:
         raise NotFound(f"no match with id {match_id}")
     if row["voided"]:
         raise Conflict(f"match {match_id} is already voided")
+    seasons = ladder_by_id(conn, row["ladder_id"]).seasons
+    if seasons is not None:
+        season = seasons.number_at(row["played_at"])
+        if seasons.closed(season, row["now"]):
+            raise Conflict(f"match {match_id} was played in season {season}, which has closed")
     conn.execute("UPDATE matches SET voided = true, voided_at = now() WHERE id = %s", (match_id,))
     job_id = schedule_recalculation(
         conn, ladder_id=row["ladder_id"], from_played_at=row["played_at"], from_seq=row["seq"]
@@ -130,7 +135,9 @@ def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:
 
 def _rate_and_store(
     conn: psycopg.Connection, ladder: LadderRow, report: MatchReport, max_future_skew: timedelta
-) -> tuple[Match, bool]:
+) -> tuple[Match, tuple[datetime, int] | None]:
+    """Rate and store the match; returns it and where a recalculation must start to
+    restore rating order (None: it is in order)."""
     players = _lock_standings(conn, ladder, report)
 
     # seq and the default played_at are taken while both players are locked,
@@ -144,6 +151,9 @@ def _rate_and_store(
     # taken now: a game server with a fast clock can record a match in the (allowed)
     # future, and a match reported after it without a time belongs before it.
     late = _has_later_match(conn, ladder, report, played_at)
+    recalc_from = (played_at, seq) if late else None
+    if ladder.seasons is not None:
+        recalc_from = _season_order(conn, ladder, played_at, seq, now) or recalc_from
 
     a, b = players[report.player_a], players[report.player_b]
     after_a, after_b = rate(
@@ -208,7 +218,36 @@ def _rate_and_store(
             ],
         },
     )
-    return match, late
+    return match, recalc_from
+
+
+def _season_order(
+    conn: psycopg.Connection, ladder: LadderRow, played_at: datetime, seq: int, now: datetime
+) -> tuple[datetime, int] | None:
+    """Refuse a match in a closed season; say where a recalculation must start when a
+    soft reset and the match are out of rating order.
+
+    The ladder's season state is read again here, under the standings locks that a
+    close and a recalculation's apply also take, so it is current. A reset lives in
+    rating history only once a recalculation wrote it (scheduled at each boundary):
+    a match in a season whose reset is not there yet, or one before a reset already
+    there, is rated at once and replayed with the reset in place.
+    """
+    seasons = ladder_by_id(conn, ladder.id).seasons
+    season = seasons.number_at(played_at)
+    if seasons.closed(season, now):
+        raise SeasonClosed(
+            f"played_at {played_at.isoformat()} is in season {season} of ladder"
+            f" {ladder.slug!r}, which has closed"
+        )
+    if seasons.soft_factor is None:
+        return None
+    boundary = seasons.start(season)
+    if boundary is not None and (seasons.reset_through is None or boundary > seasons.reset_through):
+        return (boundary, 0)
+    if seasons.reset_through is not None and played_at < seasons.reset_through:
+        return (played_at, seq)
+    return None
 
 
 STANDINGS_FOR_UPDATE = (
@@ -339,7 +378,8 @@ def list_rating_history(
     def work(conn: psycopg.Connection) -> list[dict]:
         params["ladder"] = ladder_of_player(conn, ladder, player_id)
         return conn.execute(
-            "SELECT match_id, seq, rating_before AS before, rating_after AS after, played_at AS at"
+            "SELECT match_id, reason, seq, rating_before AS before, rating_after AS after,"
+            " played_at AS at"
             " FROM rating_history WHERE player_id = %(player)s AND ladder_id = %(ladder)s"
             + keyset
             + " ORDER BY played_at DESC, seq DESC LIMIT %(limit)s",

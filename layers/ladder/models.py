@@ -7,12 +7,14 @@ One model per fact, so a `match.recorded` event carries exactly what
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ladder.periods import Period
 from ladder.ratings.elo import RatingRules
+from ladder.times import UtcTime
 
 T = TypeVar("T")
 
@@ -54,7 +56,8 @@ class Match(BaseModel):
 
 
 class RatingHistoryEntry(BaseModel):
-    match_id: UUID
+    match_id: UUID | None = Field(description="Null for a season's reset.")
+    reason: Literal["match", "season_reset"] = "match"
     seq: int
     before: float
     after: float
@@ -128,11 +131,86 @@ class BoardPolicy(BaseModel):
     )
 
 
+class SeasonSchedule(BaseModel):
+    """When a ladder's seasons start and close, and what their boundary does to ratings.
+    Season n (from 1) covers [anchor + (n-1) × every, anchor + n × every)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every: str = Field(
+        description="An ISO-8601 duration of at least one minute: P7D, P1M, PT5M.",
+        examples=["P7D"],
+        max_length=40,
+    )
+    anchor: UtcTime = Field(description="The first season's start.")
+    grace_seconds: int = Field(
+        3600,
+        ge=0,
+        le=30 * 86400,
+        strict=True,
+        description="A season closes this long after it ends; late matches are taken until then.",
+    )
+    reset: Literal["none", "soft"] = Field(
+        "none",
+        description="soft: at each boundary, rating → initial + (rating − initial) × (1 − factor).",
+    )
+    factor: float | None = Field(None, gt=0, le=1, strict=True, allow_inf_nan=False)
+
+    @field_validator("every")
+    @classmethod
+    def a_period(cls, value: str) -> str:
+        Period.parse(value)  # raises ValueError naming what is wrong
+        return value
+
+    @model_validator(mode="after")
+    def factor_with_soft_reset(self) -> SeasonSchedule:
+        if (self.reset == "soft") != (self.factor is not None):
+            raise ValueError("factor is required with reset soft, and only with it")
+        return self
+
+    @property
+    def period(self) -> Period:
+        return Period.parse(self.every)
+
+
+class CurrentSeason(BaseModel):
+    number: int
+    starts_at: datetime
+    ends_at: datetime
+
+
+class Season(BaseModel):
+    number: int
+    starts_at: datetime
+    ends_at: datetime
+    closes_at: datetime = Field(
+        description="ends_at + grace: matches played in it are taken until then."
+    )
+    closed: bool = Field(
+        description="Its final standings are frozen (`…/seasons/{number}/standings`)."
+    )
+    players: int | None = Field(None, description="Standings frozen at the close.")
+    ranked: int | None = Field(None, description="Of them, on the board.")
+
+
+class SeasonStanding(BaseModel):
+    rank: int
+    percentile: float
+    player_id: UUID
+    handle: str
+    rating: float
+    games: int
+    provisional: bool
+
+
 class Ladder(BaseModel):
     slug: str
     name: str
     rules: Rules
     board: BoardPolicy
-    current_season: None = Field(None, description="Null: this ladder has no seasons.")
+    seasons: SeasonSchedule | None = Field(None, description="Null: this ladder has no seasons.")
+    current_season: CurrentSeason | None = Field(
+        None, description="The season now under way; null without seasons or before the first."
+    )
     created_at: datetime
     updated_at: datetime

@@ -21,6 +21,7 @@ from ladder.errors import (
     ImportRejected,
     LadderError,
     NotFound,
+    SeasonClosed,
     ServiceUnavailable,
     Unauthorized,
     Unprocessable,
@@ -65,6 +66,11 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "idempotency-key-reused": ProblemType(
         422, "Idempotency key reused", "This Idempotency-Key was used with a different request."
     ),
+    "season-closed": ProblemType(
+        422,
+        "Season closed",
+        "The match was played in a season that has closed; its standings are final.",
+    ),
     "payload-too-large": ProblemType(
         413, "Payload too large", "The request body is larger than the API accepts (64 KiB)."
     ),
@@ -101,6 +107,7 @@ ERROR_TYPES: dict[type[Exception], str] = {
     Unprocessable: "unprocessable",
     IdempotencyKeyReused: "idempotency-key-reused",
     ImportRejected: "unprocessable",
+    SeasonClosed: "season-closed",
     ServiceUnavailable: "service-unavailable",
     QueueUnavailable: "queue-unavailable",
     AwsUnavailable: "aws-unavailable",

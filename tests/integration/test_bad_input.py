@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -240,6 +241,21 @@ def test_any_rules_change_is_valid_rules_or_a_422(change):
     assert set(change) <= set(RULE_NAMES)
 
 
+# Season schedules near the valid ones, so that most get past the first field.
+SCHEDULES = st.fixed_dictionaries(
+    {
+        "every": ANY_JSON
+        | st.from_regex(r"P([0-9]{1,7}[YMWD]){0,2}(T([0-9]{1,7}[HMS]){0,2})?", fullmatch=True),
+        "anchor": ANY_JSON | st.datetimes(timezones=st.just(UTC)).map(lambda t: t.isoformat()),
+    },
+    optional={
+        "grace_seconds": ANY_JSON | st.integers(),
+        "reset": ANY_JSON | st.sampled_from(["none", "soft"]),
+        "factor": ANY_JSON | st.floats(),
+    },
+)
+
+
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -251,6 +267,7 @@ def test_any_rules_change_is_valid_rules_or_a_422(change):
             "name": ANY_JSON,
             "rules": ANY_JSON,
             "board": ANY_JSON,
+            "seasons": ANY_JSON | SCHEDULES,
         },
     )
 )

@@ -154,6 +154,7 @@ def test_the_scheduled_sweeper_lambda_publishes_leftovers(settings, store, monke
             "jobs_dispatched": 0,
             "jobs_abandoned": 0,
             "idempotency_pruned": 0,
+            "season_jobs": 0,
         }
         assert_log_is_whole(settings, 30)
         # With a backup in the bucket, the sweeper reports its age for the alarm.

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ladder.events.errors import UndeclaredEventType
 from ladder.models import DEFAULT_LADDER, Ladder, Match, Player
@@ -45,6 +46,15 @@ class RecalculationCompleted(BaseModel):
     job_id: UUID
     matches: int
     players: int
+
+
+class ClosedSeason(BaseModel):
+    ladder: str
+    season: int
+    starts_at: datetime | None = Field(description="Null for season 0, the time before the first.")
+    ends_at: datetime
+    players: int = Field(description="Standings frozen.")
+    ranked: int = Field(description="Of them, on the board.")
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,13 @@ EVENT_TYPES: dict[str, EventType] = {
             Ladder,
             lambda ladder: [f"ladder:{ladder.slug}"],
             "A ladder's name, rules or board changed (new rules: a recalculation follows).",
+        ),
+        EventType(
+            "season.closed",
+            ClosedSeason,
+            lambda closed: _board_of(closed),
+            "A season closed: its final standings are frozen"
+            " (`GET /v1/ladders/{slug}/seasons/{number}/standings`).",
         ),
     )
 }

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 RECALCULATE = "elo.recalculate"
 INVALIDATE_CACHE = "cache.invalidate"
 BACKUP = "backup.create"
+SEASON_CLOSE = "season.close"
 
 
 class Envelope(BaseModel):

@@ -46,6 +46,7 @@ from ladder.events import write_event
 from ladder.jobs import store
 from ladder.ladders import LadderRow, ladder_by_id
 from ladder.ratings.elo import RatingRules, rate_values
+from ladder.season_calendar import copy_text
 
 # Beyond this many changed players, leaderboard.changed carries none and
 # clients reload on recalculation.completed instead.
@@ -66,6 +67,18 @@ class Point:
     seq: int
 
     @classmethod
+    def within(cls, ladder: LadderRow, start: Point | None) -> Point | None:
+        """`start`, moved up to where the ladder's rating order may still change: no
+        recalculation reaches into a closed season."""
+        floor = ladder.seasons.floor if ladder.seasons else None
+        if floor is None or (start is not None and (start.played_at, start.seq) >= (floor, 0)):
+            return start
+        return cls(floor, 0)
+
+    def payload(self) -> dict:
+        return {"played_at": self.played_at.isoformat(), "seq": self.seq}
+
+    @classmethod
     def from_payload(cls, raw: dict | None) -> Point | None:
         if not raw:
             return None
@@ -77,10 +90,18 @@ class Point:
 @dataclass
 class Replay:
     """Standings (player id → [rating, games, last played_at as COPY text]) and the
-    history rows they produced."""
+    history rows they produced.
+
+    Soft resets are part of rating order: each boundary in `resets` (COPY text,
+    ascending) applies to every standing before any match played at or after it,
+    as a history entry at (boundary, seq 0), which no match has."""
 
     standings: dict[str, list] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)  # COPY text lines
+    reset_history: list[str] = field(default_factory=list)  # … of reset entries
+    resets: list[str] = field(default_factory=list)
+    reset_factor: float = 0.0
+    last_reset: str | None = None
     matches: int = 0
     last_key: tuple[str, int] | None = None
     watermark: int = 0  # highest match seq the snapshot saw
@@ -91,7 +112,12 @@ class Replay:
     def apply(self, rows: Iterator[list[str]], rules: RatingRules) -> None:
         standings, history, initial = self.standings, self.history, rules.initial
         touched, digest = self.touched, self.digest
+        # Compared with each row's time: a string beyond every time when none is due.
+        next_reset = self.resets[0] if self.resets else "~"
         for match_id, seq, played_at, player_a, player_b, score in rows:
+            if played_at >= next_reset:
+                self._reset_through(played_at, rules)
+                next_reset = self.resets[0] if self.resets else "~"
             touched.add(player_a)
             touched.add(player_b)
             digest.update(f"{seq},".encode())
@@ -106,6 +132,24 @@ class Replay:
             history.append(f"{player_b}\t{match_id}\t{played_at}\t{seq}\t{before_b!r}\t{b[0]!r}\n")
             self.matches += 1
             self.last_key = (played_at, int(seq))
+
+    def finish(self, rules: RatingRules) -> None:
+        """Apply the resets due after the last match."""
+        self._reset_through("~", rules)
+
+    def _reset_through(self, played_at: str, rules: RatingRules) -> None:
+        initial, keep = rules.initial, 1 - self.reset_factor
+        while self.resets and self.resets[0] <= played_at:
+            boundary = self.resets.pop(0)
+            for player, standing in self.standings.items():
+                before = standing[0]
+                standing[0] = initial + (before - initial) * keep
+                self.reset_history.append(
+                    f"{player}\t{NULL}\t{boundary}\t0\t{before!r}\t{standing[0]!r}\tseason_reset\n"
+                )
+                self.touched.add(player)
+            self.last_reset = boundary
+            self.last_key = (boundary, 0)
 
 
 def _copy_rows(conn: psycopg.Connection, query: str, params=()) -> Iterator[list[str]]:
@@ -136,22 +180,53 @@ def _range(
     )
 
 
-def _standings_before(
-    conn: psycopg.Connection, ladder_id: int, start: Point, players: list[str] | None = None
+def standings_before(
+    conn: psycopg.Connection, ladder: LadderRow, start: Point, players: list[str] | None = None
 ) -> dict[str, list]:
     """Each player's (or each of `players`') standing in the ladder just before the start
-    point; a player with no match before it is absent (they start at the initial rating)."""
+    point, as [rating, games, last played_at as COPY text]; a player with no match
+    before it is absent (they start at the initial rating).
+
+    Read from the history since the last frozen season, on top of its frozen final
+    standings when there is one: the cost is the open seasons', not all history's.
+    """
+    floor = ladder.seasons.floor if ladder.seasons else None
+    since, base = "", {}
+    params: list = [ladder.id, start.played_at, start.seq]
+    if floor is not None:
+        since = " AND (h.played_at, h.seq) >= (%s, 0)"
+        params.append(floor)
+        base = _frozen_standings(conn, ladder, players)
     only = "" if players is None else " AND h.player_id = ANY(%s::uuid[])"
-    params = (ladder_id, start.played_at, start.seq)
+    if players is not None:
+        params.append(players)
     rows = conn.cursor(row_factory=tuple_row).execute(
         "SELECT h.player_id::text, (array_agg(h.rating_after ORDER BY h.played_at DESC,"
-        " h.seq DESC))[1], count(*), "
-        + PLAYED_AT_TEXT.format(column="max(h.played_at)")
-        + " FROM rating_history h"
-        " JOIN matches m ON m.id = h.match_id"
-        " WHERE h.ladder_id = %s AND NOT m.voided AND (h.played_at, h.seq) < (%s, %s)"
-        + only
-        + " GROUP BY h.player_id",
+        " h.seq DESC))[1], count(*) FILTER (WHERE h.reason = 'match'), "
+        + PLAYED_AT_TEXT.format(column="max(h.played_at) FILTER (WHERE h.reason = 'match')")
+        + " FROM rating_history h LEFT JOIN matches m ON m.id = h.match_id"
+        " WHERE h.ladder_id = %s AND (m.id IS NULL OR NOT m.voided)"
+        " AND (h.played_at, h.seq) < (%s, %s)" + since + only + " GROUP BY h.player_id",
+        params,
+    )
+    standings = base
+    for player, rating, games, last in rows:
+        _, base_games, base_last = base.get(player, (None, 0, None))
+        latest = max(filter(None, (base_last, last)), default=None)
+        standings[player] = [rating, base_games + games, latest]
+    return standings
+
+
+def _frozen_standings(
+    conn: psycopg.Connection, ladder: LadderRow, players: list[str] | None
+) -> dict[str, list]:
+    only = "" if players is None else " AND player_id = ANY(%s::uuid[])"
+    params = (ladder.id, ladder.seasons.frozen)
+    rows = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT player_id::text, rating, games, "
+        + PLAYED_AT_TEXT.format(column="last_played_at")
+        + " FROM season_standings WHERE ladder_id = %s AND season = %s"
+        + only,
         params if players is None else (*params, players),
     )
     return {player: [rating, games, last] for player, rating, games, last in rows}
@@ -160,11 +235,19 @@ def _standings_before(
 def _read_and_replay(conn: psycopg.Connection, ladder: LadderRow, start: Point | None) -> Replay:
     replay = Replay()
     cur = conn.cursor(row_factory=tuple_row)
-    (replay.watermark,) = cur.execute("SELECT coalesce(max(seq), 0) FROM matches").fetchone()
+    (replay.watermark, now) = cur.execute(
+        "SELECT coalesce(max(seq), 0), clock_timestamp() FROM matches"
+    ).fetchone()
     if start is not None:
-        replay.standings.update(_standings_before(conn, ladder.id, start))
+        replay.standings.update(standings_before(conn, ladder, start))
+    if ladder.seasons is not None and ladder.seasons.soft_factor is not None:
+        after = start.played_at if start else ladder.seasons.schedule.anchor
+        inclusive = start is None or start.seq == 0
+        replay.resets = [copy_text(b) for b in ladder.seasons.resets_between(after, inclusive, now)]
+        replay.reset_factor = ladder.seasons.soft_factor
     query, params = _range(ladder.id, start)
     replay.apply(_copy_rows(conn, query, params), ladder.rules)
+    replay.finish(ladder.rules)
     return replay
 
 
@@ -193,6 +276,7 @@ def recalculate(
             try:
                 with conn.transaction():
                     ladder = ladder_by_id(conn, ladder_id)
+                    start = Point.within(ladder, start)
                     replay = _read_and_replay(conn, ladder, start)
             finally:
                 conn.isolation_level, conn.read_only = None, None
@@ -213,7 +297,7 @@ def _apply(
     rules = ladder.rules
     store.end_lease(conn, job_id)
     conn.execute("TRUNCATE recalc_history_staging, recalc_players_staging")
-    staged = _stage_history(conn, replay.history)
+    staged = _stage_history(conn, replay.history, replay.reset_history)
 
     # From here writers wait (readers do not) until this transaction commits,
     # and none is in flight: every match that will ever carry a seq up to the
@@ -230,7 +314,7 @@ def _apply(
         # correctness over speed).
         conn.execute("TRUNCATE recalc_history_staging")
         replay = _read_and_replay(conn, ladder, start)
-        staged = _stage_history(conn, replay.history)
+        staged = _stage_history(conn, replay.history, replay.reset_history)
     elif late:
         if start is not None:
             # A tail player the replay never met starts from the snapshot's standing, which
@@ -239,9 +323,9 @@ def _apply(
             newcomers = sorted({p for row in late for p in row[3:5]} - replay.touched)
             for player in newcomers:
                 replay.standings.pop(player, None)
-            replay.standings.update(_standings_before(conn, ladder.id, start, newcomers))
+            replay.standings.update(standings_before(conn, ladder, start, newcomers))
         tail = Replay(standings=replay.standings, matches=replay.matches, touched=replay.touched)
-        tail.apply(iter(late), rules)
+        tail.apply(iter(late), rules)  # all after the last reset (checked above)
         staged += _stage_history(conn, tail.history)
         replay.matches = tail.matches
 
@@ -263,10 +347,15 @@ def _apply(
         )
     conn.execute(
         "INSERT INTO rating_history (player_id, match_id, ladder_id, played_at, seq,"
-        " rating_before, rating_after) SELECT player_id, match_id, %s, played_at, seq,"
-        " rating_before, rating_after FROM recalc_history_staging",
+        " rating_before, rating_after, reason) SELECT player_id, match_id, %s, played_at, seq,"
+        " rating_before, rating_after, reason FROM recalc_history_staging",
         (ladder.id,),
     )
+    if replay.last_reset is not None:
+        conn.execute(
+            "UPDATE ladders SET reset_through = greatest(reset_through, %s) WHERE id = %s",
+            (replay.last_reset, ladder.id),
+        )
     changed = conn.execute(
         "UPDATE standings p SET rating = s.rating, games = s.games,"
         " last_played_at = s.last_played_at, updated_at = now()"
@@ -278,6 +367,7 @@ def _apply(
     ).fetchall()
     result = {
         "ladder": ladder.slug,
+        "from": None if start is None else start.payload(),
         "matches": replay.matches,
         "history_rows": staged,
         "players_changed": len(changed),
@@ -355,14 +445,16 @@ def _players_to_write(
     return sorted(replay.touched | {player for (player,) in before})
 
 
-def _stage_history(conn: psycopg.Connection, lines: list[str]) -> int:
-    with conn.cursor().copy(
-        "COPY recalc_history_staging (player_id, match_id, played_at, seq, rating_before,"
-        " rating_after) FROM STDIN"
-    ) as copy:
-        for offset in range(0, len(lines), 10_000):
-            copy.write("".join(lines[offset : offset + 10_000]))
-    return len(lines)
+def _stage_history(conn: psycopg.Connection, lines: list[str], resets: list[str] = ()) -> int:
+    """Stage match entries (`lines`) and reset entries (`resets`, with their reason)."""
+    columns = "player_id, match_id, played_at, seq, rating_before, rating_after"
+    for batch, names in ((lines, columns), (resets, columns + ", reason")):
+        if not batch:
+            continue
+        with conn.cursor().copy(f"COPY recalc_history_staging ({names}) FROM STDIN") as copy:
+            for offset in range(0, len(batch), 10_000):
+                copy.write("".join(batch[offset : offset + 10_000]))
+    return len(lines) + len(resets)
 
 
 def _key(row: list[str]) -> tuple[str, int]:

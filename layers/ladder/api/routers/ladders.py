@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -21,7 +22,16 @@ from ladder.api.routers.params import (
 from ladder.ladders import LadderChange, NewLadder, get_ladder, list_ladders
 from ladder.leaderboard import leaderboard_page
 from ladder.matches import list_player_matches, list_rating_history
-from ladder.models import Ladder, LeaderboardEntry, Match, Page, RatingHistoryEntry
+from ladder.models import (
+    Ladder,
+    LeaderboardEntry,
+    Match,
+    Page,
+    RatingHistoryEntry,
+    Season,
+    SeasonStanding,
+)
+from ladder.seasons import list_seasons, season_standings
 from ladder.text import SLUG_PATTERN
 
 router = APIRouter(prefix="/v1/ladders", tags=["ladders"])
@@ -66,7 +76,9 @@ def get_ladder_by_slug(slug: Slug, res: ResourcesDep) -> Ladder:
 
 @router.patch(
     "/{slug}",
-    summary="Change a ladder's name, rules or board; new rules recalculate its ratings",
+    summary="Change a ladder's name, rules, board or seasons; new rules or seasons"
+    " recalculate its ratings",
+    responses={409: {"description": "the seasons changed after one closed"}},
 )
 def patch_ladder(
     slug: Slug,
@@ -106,3 +118,25 @@ def get_ladder_player_ratings(
     cursor: Cursor = None,
 ) -> Page[RatingHistoryEntry]:
     return list_rating_history(res.db, player_id, ladder=slug, limit=limit, cursor=cursor)
+
+
+@router.get("/{slug}/seasons", summary="The ladder's seasons, the current one first")
+def get_ladder_seasons(
+    slug: Slug, res: ResourcesDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> Page[Season]:
+    return list_seasons(res.db, slug, datetime.now(UTC), limit=limit, cursor=cursor)
+
+
+@router.get(
+    "/{slug}/seasons/{number}/standings",
+    summary="A closed season's final standings, best first",
+    responses={404: {"description": "no such ladder, or the season has not closed"}},
+)
+def get_season_standings(
+    slug: Slug,
+    number: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    res: ResourcesDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[SeasonStanding]:
+    return season_standings(res.db, slug, number, limit=limit, cursor=cursor)

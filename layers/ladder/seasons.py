@@ -1,0 +1,273 @@
+"""Seasons at work: the minutely tick that keeps them on schedule, the close that
+freezes a season's final standings, and reading them back.
+
+- **Tick** (the scheduler, every minute): for each seasoned ladder, schedule a
+  `season.close` job once a season's grace has passed, and, for a soft reset,
+  the recalculation that writes the reset of a boundary just crossed (the
+  reset is an entry in rating order, so only a recalculation writes it and the
+  live path and a full recalculation cannot disagree).
+- **Close** (`season.close` job): seasons close in order, each in one
+  transaction that blocks writers of standings (readers never): final standings
+  as of the end instant, rank and percentile by the board policy of the close,
+  a `seasons` row, and a `season.closed` event. Idempotent (a closed season is
+  skipped) and late-safe (the standings as of the end instant do not depend on
+  when they are computed, as nothing may enter a season after its grace). It
+  waits for any pending recalculation of the ladder, which could still change
+  the season.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import psycopg
+from pydantic import BaseModel, Field
+
+from ladder.db import Database
+from ladder.errors import NotFound
+from ladder.events import write_event
+from ladder.events.registry import ClosedSeason
+from ladder.jobs import store
+from ladder.jobs.envelope import RECALCULATE, SEASON_CLOSE
+from ladder.jobs.errors import RecalculationBusy
+from ladder.ladders import LadderRow, find_ladder, ladder_by_id
+from ladder.models import Page, Season, SeasonStanding
+from ladder.pagination import Keyset
+from ladder.ratings.recalculation import Point, standings_before
+from ladder.season_calendar import SeasonState
+
+BOARD_ORDER = lambda item: (-item[1][0], -item[1][1], item[2])  # noqa: E731
+
+
+def tick(db: Database, now: datetime) -> list[UUID]:
+    """Schedule what the seasons of every ladder need at `now`; returns the jobs to send."""
+
+    def work(conn: psycopg.Connection) -> list[UUID]:
+        jobs = []
+        ids = conn.execute("SELECT id FROM ladders WHERE seasons IS NOT NULL ORDER BY id")
+        for (ladder_id,) in [tuple(row.values()) for row in ids.fetchall()]:
+            ladder = ladder_by_id(conn, ladder_id)
+            jobs += _due(conn, ladder, now)
+        return jobs
+
+    return db.run(work)
+
+
+def _due(conn: psycopg.Connection, ladder: LadderRow, now: datetime) -> list[UUID]:
+    seasons, jobs = ladder.seasons, []
+    if seasons.closes_at(seasons.next_to_close) <= now and not _pending(conn, SEASON_CLOSE, ladder):
+        jobs.append(store.schedule_job(conn, SEASON_CLOSE, {"ladder": ladder.id}))
+    if seasons.soft_factor is not None:
+        current = seasons.number_at(now)
+        unapplied = (
+            seasons.schedule.anchor
+            if seasons.reset_through is None
+            else seasons.start(seasons.number_at(seasons.reset_through) + 1)
+        )
+        if current >= 1 and unapplied <= now:
+            jobs.append(
+                store.schedule_recalculation(
+                    conn, ladder_id=ladder.id, from_played_at=unapplied, from_seq=0
+                )
+            )
+    return jobs
+
+
+def _pending(conn: psycopg.Connection, job_type: str, ladder: LadderRow) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE type = %s AND status IN ('queued', 'running')"
+        " AND coalesce((payload->>'ladder')::integer, 1) = %s) AS pending",
+        (job_type, ladder.id),
+    ).fetchone()
+    return row["pending"]
+
+
+def close_due(db: Database, ladder_id: int, now: datetime) -> list[int]:
+    """Close, in order, every season of the ladder whose grace has passed at `now`;
+    returns their numbers. `RecalculationBusy` while a recalculation of the ladder is
+    pending (the job is deferred and runs again after it)."""
+    closed = []
+    while (number := db.run(lambda conn: _close_next(conn, ladder_id, now))) is not None:
+        closed.append(number)
+    return closed
+
+
+def _close_next(conn: psycopg.Connection, ladder_id: int, now: datetime) -> int | None:
+    # Writers of standings wait (they check their season under their locks), readers do
+    # not; then the ladder's row, so two closes of one ladder take turns. In this order,
+    # as a recalculation's apply takes them.
+    conn.execute("LOCK TABLE standings IN SHARE MODE")
+    conn.execute("SELECT id FROM ladders WHERE id = %s FOR UPDATE", (ladder_id,))
+    ladder = ladder_by_id(conn, ladder_id)
+    seasons = ladder.seasons
+    if seasons is None:
+        return None
+    number = seasons.next_to_close
+    if seasons.closes_at(number) > now:
+        return None
+    if _pending(conn, RECALCULATE, ladder):
+        raise RecalculationBusy(
+            f"a recalculation of ladder {ladder.slug!r} is pending; season {number} closes after it"
+        )
+    end = seasons.end(number)
+    final = standings_before(conn, ladder, Point(end, 0))
+    handles = {
+        row["player_id"]: row["handle"]
+        for row in conn.execute(
+            "SELECT player_id::text AS player_id, handle FROM standings WHERE ladder_id = %s",
+            (ladder.id,),
+        ).fetchall()
+    }
+    return _freeze(conn, ladder, seasons, number, final, handles)
+
+
+def _freeze(
+    conn: psycopg.Connection,
+    ladder: LadderRow,
+    seasons: SeasonState,
+    number: int,
+    final: dict[str, list],
+    handles: dict[str, str],
+) -> int:
+    end, board, rules = seasons.end(number), ladder.board, ladder.rules
+    active_since = (
+        None
+        if board.inactive_after_days is None
+        else (end - timedelta(days=board.inactive_after_days)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    )
+    items = [(player, standing, handles[player]) for player, standing in final.items()]
+    on_board = sorted(
+        (
+            item
+            for item in items
+            if item[1][1] >= board.min_games
+            and (active_since is None or (item[1][2] or "") >= active_since)
+        ),
+        key=BOARD_ORDER,
+    )
+    ranks = {item[0]: rank for rank, item in enumerate(on_board, start=1)}
+    size = len(on_board)
+    conn.execute(
+        "INSERT INTO seasons (ladder_id, number, starts_at, ends_at, players, ranked)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (ladder.id, number, seasons.start(number), end, len(items), size),
+    )
+    with conn.cursor().copy(
+        "COPY season_standings (ladder_id, season, player_id, handle, rating, games,"
+        " last_played_at, rank, percentile, provisional) FROM STDIN"
+    ) as copy:
+        for player, (rating, games, last), handle in items:
+            rank = ranks.get(player)
+            percentile = None if rank is None else 100 * (size - rank) / size
+            copy.write_row(
+                (
+                    ladder.id,
+                    number,
+                    player,
+                    handle,
+                    rating,
+                    games,
+                    last,
+                    rank,
+                    percentile,
+                    games < rules.provisional_games,
+                )
+            )
+    write_event(
+        conn,
+        "season.closed",
+        ClosedSeason(
+            ladder=ladder.slug,
+            season=number,
+            starts_at=seasons.start(number),
+            ends_at=end,
+            players=len(items),
+            ranked=size,
+        ),
+    )
+    return number
+
+
+# Reading seasons back.
+
+
+class SeasonCursor(BaseModel):
+    number: int = Field(ge=0, le=2**31 - 1)
+
+
+class StandingCursor(BaseModel):
+    rank: int = Field(ge=1, le=2**31 - 1)
+
+
+SEASONS = Keyset("seasons", SeasonCursor)
+STANDINGS = Keyset("season-standings", StandingCursor)
+
+
+def list_seasons(
+    db: Database, slug: str, now: datetime, *, limit: int, cursor: str | None
+) -> Page[Season]:
+    """A ladder's seasons from the current one back to the first, newest first."""
+    after = SEASONS.after(cursor)
+
+    def work(conn: psycopg.Connection) -> list[Season]:
+        ladder = find_ladder(conn, slug)
+        if ladder.seasons is None:
+            return []
+        seasons = ladder.seasons
+        top = seasons.number_at(now) if after is None else after.number - 1
+        numbers = list(range(top, max(0, top - limit - 1), -1))
+        frozen = {
+            row["number"]: row
+            for row in conn.execute(
+                "SELECT number, players, ranked FROM seasons WHERE ladder_id = %s"
+                " AND number = ANY(%s)",
+                (ladder.id, numbers),
+            ).fetchall()
+        }
+        return [
+            Season(
+                number=n,
+                starts_at=seasons.start(n),
+                ends_at=seasons.end(n),
+                closes_at=seasons.closes_at(n),
+                closed=n in frozen,
+                players=frozen.get(n, {}).get("players"),
+                ranked=frozen.get(n, {}).get("ranked"),
+            )
+            for n in numbers
+        ]
+
+    rows = db.run(work)
+    return SEASONS.page(
+        Page[Season], rows, limit, lambda s: s, lambda last: SeasonCursor(number=last.number)
+    )
+
+
+def season_standings(
+    db: Database, slug: str, number: int, *, limit: int, cursor: str | None
+) -> Page[SeasonStanding]:
+    """A closed season's frozen board, best first."""
+    after = STANDINGS.after(cursor)
+
+    def work(conn: psycopg.Connection) -> list[dict]:
+        ladder = find_ladder(conn, slug)
+        closed = conn.execute(
+            "SELECT 1 FROM seasons WHERE ladder_id = %s AND number = %s", (ladder.id, number)
+        ).fetchone()
+        if closed is None:
+            raise NotFound(f"season {number} of ladder {slug!r} has not closed")
+        return conn.execute(
+            "SELECT rank, percentile, player_id, handle, rating, games, provisional"
+            " FROM season_standings WHERE ladder_id = %s AND season = %s"
+            " AND rank IS NOT NULL AND rank > %s ORDER BY rank LIMIT %s",
+            (ladder.id, number, after.rank if after else 0, limit + 1),
+        ).fetchall()
+
+    return STANDINGS.page(
+        Page[SeasonStanding],
+        db.run(work),
+        limit,
+        SeasonStanding.model_validate,
+        lambda last: StandingCursor(rank=last.rank),
+    )

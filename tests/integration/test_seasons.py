@@ -1,0 +1,244 @@
+"""Seasons: soft resets in rating order, closes that freeze final standings, and
+closed seasons that accept nothing more, checked against an independent replay."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from ladder import commands
+from tests.helpers import SPEC_RULES, create_player, record_match
+from tests.integration.conftest import drain
+from tests.integration.test_ladders import create_ladder
+
+DAY = timedelta(days=1)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def ladder_id(db, slug: str) -> int:
+    return db.execute("SELECT id FROM ladders WHERE slug = %s", (slug,)).fetchone()["id"]
+
+
+def replay_with_resets(db, slug: str, starts: list[datetime], factor: float, until=None):
+    """An independent replay from SPEC.md: every non-voided match in (played_at, seq)
+    order, and at each season start (before any match at or after it) every standing
+    becomes initial + (rating - initial) × (1 - factor). Returns the standings as of
+    `until` (exclusive; None: everything)."""
+    matches = db.execute(
+        "SELECT player_a::text AS a, player_b::text AS b, score_a, played_at FROM matches m"
+        " JOIN ladders l ON l.id = m.ladder_id WHERE l.slug = %s AND NOT voided"
+        " ORDER BY played_at, seq",
+        (slug,),
+    ).fetchall()
+    r = SPEC_RULES
+    state: dict[str, tuple[float, int]] = {}
+    pending = sorted(starts)
+
+    def expected(own, other):
+        return 1 / (1 + 10 ** ((other - own) / 400))
+
+    def k(rating, games):
+        if games < r["provisional_games"]:
+            return r["k_provisional"]
+        return r["k_established"] if rating < r["master_threshold"] else r["k_master"]
+
+    def reset_before(moment):
+        while pending and pending[0] <= moment and (until is None or pending[0] < until):
+            pending.pop(0)
+            for player, (rating, games) in state.items():
+                state[player] = (r["initial"] + (rating - r["initial"]) * (1 - factor), games)
+
+    for m in matches:
+        if until is not None and m["played_at"] >= until:
+            break
+        reset_before(m["played_at"])
+        (r_a, g_a), (r_b, g_b) = (state.get(p, (r["initial"], 0)) for p in (m["a"], m["b"]))
+        s_a = m["score_a"]
+        state[m["a"]] = (r_a + k(r_a, g_a) * (s_a - expected(r_a, r_b)), g_a + 1)
+        state[m["b"]] = (r_b + k(r_b, g_b) * ((1 - s_a) - expected(r_b, r_a)), g_b + 1)
+    reset_before(until or datetime.max.replace(tzinfo=UTC))
+    return state
+
+
+def board_of(state: dict, handles: dict, min_games: int) -> list[str]:
+    ranked = [p for p, (_, games) in state.items() if games >= min_games]
+    return sorted(ranked, key=lambda p: (-state[p][0], -state[p][1], handles[p]))
+
+
+def test_weekly_seasons_with_a_soft_reset_equal_a_replay_across_three_boundaries(
+    api, jobs, queues, db, writer, admin
+):
+    now = datetime.now(UTC).replace(microsecond=0)
+    anchor = now - 22 * DAY  # seasons 1-3 are over, 4 is under way
+    # A grace long enough that seasons 1-3 still take late matches by the clock: each
+    # is closed here by running the close as of its closing instant.
+    grace = 16 * 86400
+    create_ladder(
+        api,
+        admin,
+        "weekly",
+        board={"min_games": 2},
+        seasons={
+            "every": "P7D",
+            "anchor": iso(anchor),
+            "grace_seconds": grace,
+            "reset": "soft",
+            "factor": 0.5,
+        },
+    )
+    lid = ladder_id(db, "weekly")
+    starts = [anchor + 7 * DAY * k for k in range(4)]
+    ends = [*starts[1:], starts[3] + 7 * DAY]
+    players = [create_player(api, writer, f"season_{i}") for i in range(10)]
+    ids = [p["id"] for p in players]
+    handles = {p["id"]: p["handle"] for p in players}
+    rng = random.Random(7)
+    recorded: dict[int, list[str]] = {n: [] for n in range(1, 5)}
+
+    def play(season: int, count: int) -> None:
+        first = starts[season - 1]
+        last = min(ends[season - 1], now - timedelta(minutes=5))
+        for _ in range(count):
+            at = first + (last - first) * rng.random()
+            if rng.random() < 0.1:
+                at = first  # on the boundary itself: after the reset
+            a, b = rng.sample(ids, 2)
+            response = record_match(
+                api, writer, a, b, rng.choice([0.0, 0.5, 1.0]), played_at=iso(at), ladder="weekly"
+            )
+            assert response.status_code == 201, response.text
+            recorded[season].append(response.json()["id"])
+
+    def settle() -> None:
+        commands.tick_seasons(jobs.resources)
+        drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+
+    def close_as_of(season: int) -> None:
+        settle()
+        closes_at = ends[season - 1] + timedelta(seconds=grace)
+        closed = commands.close_seasons(jobs.resources, lid, now=closes_at)
+        assert closed, closed
+        assert closed[-1] == season, closed
+
+    play(1, 30)
+    play(2, 30)
+    play(1, 10)  # late, inside season 1's grace: before season 2's reset
+    settle()
+    close_as_of(1)
+    play(2, 15)  # late into season 2, after season 3 began below
+    play(3, 30)
+    play(2, 10)
+    settle()
+    close_as_of(2)
+    play(3, 10)
+    play(4, 30)
+    play(3, 10)
+    settle()
+    close_as_of(3)
+    settle()
+    assert {r["status"] for r in db.execute("SELECT status FROM jobs")} == {"succeeded"}
+
+    expected = replay_with_resets(db, "weekly", starts, 0.5)
+    stored = {
+        r["id"]: (r["rating"], r["games"])
+        for r in db.execute(
+            "SELECT player_id::text AS id, rating, games FROM standings WHERE ladder_id = %s",
+            (lid,),
+        )
+    }
+    assert set(stored) == set(expected)
+    for player, (rating, games) in expected.items():
+        assert stored[player][1] == games
+        assert abs(stored[player][0] - rating) < 1e-9, player
+
+    for season in (1, 2, 3):
+        as_of_end = replay_with_resets(db, "weekly", starts, 0.5, until=ends[season - 1])
+        board = board_of(as_of_end, handles, min_games=2)
+        page = api.get(f"/v1/ladders/weekly/seasons/{season}/standings?limit=200").json()
+        assert [item["player_id"] for item in page["items"]] == board
+        for rank, item in enumerate(page["items"], start=1):
+            rating, games = as_of_end[item["player_id"]]
+            assert item["rank"] == rank
+            assert abs(item["rating"] - rating) < 1e-9
+            assert item["games"] == games
+            assert item["percentile"] == 100 * (len(board) - rank) / len(board)
+
+    # Closed seasons take nothing more.
+    late = record_match(
+        api, writer, ids[0], ids[1], 1.0, played_at=iso(starts[2] + DAY), ladder="weekly"
+    )
+    assert late.status_code == 422, late.text
+    assert late.json()["type"].endswith("/problems/season-closed")
+    voided = api.post(f"/v1/matches/{recorded[2][0]}/void", headers=admin)
+    assert voided.status_code == 409, voided.text
+    # The reset is in each player's history, without a match.
+    history = api.get(f"/v1/ladders/weekly/players/{ids[0]}/ratings?limit=200").json()["items"]
+    resets = [entry for entry in history if entry["reason"] == "season_reset"]
+    assert {entry["at"] for entry in resets} <= {iso(s) for s in starts}
+    assert len(resets) >= 2
+    assert all(entry["match_id"] is None for entry in resets)
+
+    # A full recalculation now starts at the open season and changes nothing.
+    job = api.post("/v1/admin/recalculations", json={"ladder": "weekly"}, headers=admin)
+    drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+    result = api.get(f"/v1/admin/jobs/{job.json()['job_id']}", headers=admin).json()["result"]
+    assert result["from"]["played_at"].startswith(iso(starts[3])[:19])
+    assert result["matches"] == len(recorded[4])
+    assert result["players_changed"] == 0
+
+    listed = api.get("/v1/ladders/weekly/seasons").json()["items"]
+    assert [(s["number"], s["closed"]) for s in listed] == [
+        (4, False),
+        (3, True),
+        (2, True),
+        (1, True),
+    ]
+    ladder = api.get("/v1/ladders/weekly").json()
+    assert ladder["current_season"]["number"] == 4
+    assert api.get("/v1/ladders/weekly/seasons/4/standings").status_code == 404
+    fixed = api.patch("/v1/ladders/weekly", json={"seasons": None}, headers=admin)
+    assert fixed.status_code == 409
+
+
+def test_the_schedule_closes_due_seasons_through_the_job_queue_once(
+    api, jobs, queues, db, writer, admin
+):
+    now = datetime.now(UTC)
+    anchor = now - timedelta(minutes=3, seconds=5)
+    create_ladder(
+        api,
+        admin,
+        "minutely",
+        seasons={"every": "PT1M", "anchor": iso(anchor), "grace_seconds": 0},
+    )
+    a, b = (create_player(api, writer, f"minute_{i}")["id"] for i in range(2))
+    for minutes in (2.9, 2.5, 0.05):
+        at = iso(now - timedelta(minutes=minutes))
+        assert record_match(
+            api, writer, a, b, 1.0, played_at=at, ladder="minutely"
+        ).status_code == (201 if minutes < 0.1 else 422)
+    first = commands.tick_seasons(jobs.resources)
+    again = commands.tick_seasons(jobs.resources)  # a close already queued is not queued twice
+    assert len(first) == 1
+    assert again == []
+    drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+    closed = db.execute(
+        "SELECT number FROM seasons WHERE ladder_id = %s ORDER BY number",
+        (ladder_id(db, "minutely"),),
+    ).fetchall()
+    assert [row["number"] for row in closed] == [0, 1, 2, 3]
+    events = db.execute(
+        "SELECT payload FROM event_outbox WHERE type = 'season.closed' ORDER BY id"
+    ).fetchall()
+    assert [e["payload"]["season"] for e in events] == [0, 1, 2, 3]
+    assert (
+        "ladder:minutely"
+        in db.execute(
+            "SELECT topics FROM event_outbox WHERE type = 'season.closed' LIMIT 1"
+        ).fetchone()["topics"]
+    )
+    # Late: the same close run again changes nothing.
+    assert commands.close_seasons(jobs.resources, ladder_id(db, "minutely")) in ([], [4])
