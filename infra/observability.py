@@ -174,6 +174,16 @@ class Observability(Construct):
             treat_missing_data=cw.TreatMissingData.BREACHING,
         )
         alarm(
+            "SeasonCloseOverdue",
+            # The sweeper reports every minute how long the most overdue close has waited.
+            app_metric("SeasonCloseLagSeconds", "Maximum"),
+            "A season past its grace is not frozen after an hour (runbook: SeasonCloseOverdue).",
+            threshold=3600,
+            evaluation_periods=2,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        alarm(
             "CacheDegraded",
             app_metric("CacheErrors"),
             "Redis calls keep failing; reads fall back to Postgres (runbook: CacheDegraded).",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO
 from uuid import UUID
 
@@ -252,9 +252,8 @@ def run_recalculation(
 
 def close_seasons(res: Resources, ladder_id: int, now: datetime | None = None) -> list[int]:
     """Close every season of a ladder whose grace has passed (at `now`, default the
-    present); returns their numbers. The ladder's board is cached per season state, so
-    it is dropped."""
-    closed = seasons.close_due(res.db, ladder_id, now or datetime.now(UTC))
+    database's clock); returns their numbers, and drops the ladder's cached board."""
+    closed = seasons.close_due(res.db, ladder_id, now)
     if closed:
         slug = res.db.run(lambda conn: ladder_by_id(conn, ladder_id).slug)
         invalidate_leaderboard(res.cache, slug)
@@ -263,7 +262,7 @@ def close_seasons(res: Resources, ladder_id: int, now: datetime | None = None) -
 
 def tick_seasons(res: Resources, now: datetime | None = None) -> list[UUID]:
     """What the schedule runs every minute: schedule and send what seasons need."""
-    jobs = seasons.tick(res.db, now or datetime.now(UTC))
+    jobs = seasons.tick(res.db, now)
     dispatch(res.db, res.settings, jobs)
     return jobs
 

@@ -30,7 +30,7 @@ from psycopg.rows import tuple_row
 from ladder.errors import ImportRejected
 from ladder.events import write_events
 from ladder.jobs.store import schedule_recalculation
-from ladder.ladders import LadderRow
+from ladder.ladders import LadderRow, ladder_by_id
 from ladder.players import DEFAULT_INITIAL
 from ladder.text import HANDLE_PATTERN
 from ladder.times import EARLIEST, LATEST, RFC3339
@@ -52,6 +52,7 @@ class MatchRows:
     player_b: list[str] = field(default_factory=list)
     score_a: list[str] = field(default_factory=list)
     earliest: datetime | None = None
+    earliest_line: int = 0
 
     def __len__(self) -> int:
         return len(self.played_at)
@@ -119,7 +120,7 @@ def _add_match(rows: MatchRows, fields: list[str], line: int, latest: datetime) 
     rows.player_b.append(b)
     rows.score_a.append(stored[3])
     if rows.earliest is None or when < rows.earliest:
-        rows.earliest = when
+        rows.earliest, rows.earliest_line = when, line
 
 
 def _time(raw: str, line: int) -> datetime:
@@ -180,6 +181,23 @@ def reserve_seqs(conn: psycopg.Connection, count: int) -> int:
     return last - count + 1
 
 
+def _refuse_closed_seasons(conn: psycopg.Connection, ladder: LadderRow, rows: MatchRows) -> None:
+    """A row played in a closed season rejects the file, as the API refuses such a
+    match. Seasons close in time order, so the earliest row decides. Checked under a
+    lock a season's close waits for (and takes turns with), so none closes meanwhile."""
+    conn.execute("LOCK TABLE standings IN ROW EXCLUSIVE MODE")
+    seasons = ladder_by_id(conn, ladder.id).seasons
+    if seasons is None or rows.earliest is None:
+        return
+    now = conn.execute("SELECT clock_timestamp() AS now").fetchone()["now"]
+    season = seasons.number_at(rows.earliest)
+    if seasons.closed(season, now):
+        raise ImportRejected(
+            f"line {rows.earliest_line}: played_at {rows.earliest.isoformat()} is in season"
+            f" {season} of ladder {ladder.slug!r}, which has closed"
+        )
+
+
 def load_matches(
     conn: psycopg.Connection,
     ladder: LadderRow,
@@ -190,6 +208,7 @@ def load_matches(
     """Store a validated file's matches (seqs from `first_seq` on, in file order) with
     their players and standings, and schedule the recalculation that rates them; in
     the caller's transaction."""
+    _refuse_closed_seasons(conn, ladder, rows)
     ids, created = _ensure_players(conn, ladder, rows.handles())
     report(0.2, f"{created:,} players created")
     with conn.cursor().copy(

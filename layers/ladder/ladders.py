@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
 from ladder.db import Database
-from ladder.errors import Conflict, NotFound
+from ladder.errors import Conflict, NotFound, Unprocessable
 from ladder.events import write_event
 from ladder.models import (
     DEFAULT_LADDER,
@@ -158,8 +158,26 @@ def list_ladders(db: Database, *, limit: int, cursor: str | None) -> Page[Ladder
     )
 
 
+# A schedule whose anchor lies further back than this many seasons would have them
+# all to close and reset at once (a minutely season anchored in 1970: 30 million).
+MAX_SEASONS_ELAPSED = 1000
+
+
+def _check_schedule(conn: psycopg.Connection, schedule: SeasonSchedule | None) -> None:
+    if schedule is None:
+        return
+    now = conn.execute("SELECT clock_timestamp() AS now").fetchone()["now"]
+    elapsed = SeasonState(schedule, frozen=None, reset_through=None).number_at(now)
+    if elapsed > MAX_SEASONS_ELAPSED:
+        raise Unprocessable(
+            f"seasons: the anchor is {elapsed:,} seasons ago; at most"
+            f" {MAX_SEASONS_ELAPSED:,} may have passed (move the anchor or lengthen `every`)"
+        )
+
+
 def insert_ladder(conn: psycopg.Connection, new: NewLadder, defaults: RatingRules) -> Ladder:
     """Create a ladder in the caller's transaction; `Conflict` if the slug is taken."""
+    _check_schedule(conn, new.seasons)
     rules = merged_rules(defaults, new.rules)
     try:
         with conn.transaction():
@@ -192,8 +210,14 @@ def update_ladder(
     current = _ladder(row)
     seasons = current.seasons
     if "seasons" in change.model_fields_set and change.seasons != current.seasons:
-        if row["frozen"] is not None:
+        # Asked again now that the row is locked: a close committed while this waited
+        # is not in the snapshot the row was read with.
+        frozen = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM seasons WHERE ladder_id = %s) AS frozen", (row["id"],)
+        ).fetchone()["frozen"]
+        if frozen:
             raise Conflict(f"ladder {slug!r} has closed seasons: its schedule is fixed")
+        _check_schedule(conn, change.seasons)
         seasons = change.seasons
     rules = merged_rules(current.rules, change.rules)
     # Like rules, a board change names only what changes.

@@ -101,8 +101,7 @@ def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:
     """In the caller's transaction, void a match and schedule the recalculation that
     removes it; returns the job id."""
     row = conn.execute(
-        "SELECT m.played_at, m.seq, m.player_a, m.player_b, m.voided, m.ladder_id, l.slug,"
-        " clock_timestamp() AS now"
+        "SELECT m.played_at, m.seq, m.player_a, m.player_b, m.voided, m.ladder_id, l.slug"
         " FROM matches m JOIN ladders l ON l.id = m.ladder_id WHERE m.id = %s FOR UPDATE OF m",
         (match_id,),
     ).fetchone()
@@ -110,6 +109,9 @@ def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:
         raise NotFound(f"no match with id {match_id}")
     if row["voided"]:
         raise Conflict(f"match {match_id} is already voided")
+    # As a match's writer does: a season's close waits for this, or this for it.
+    conn.execute("LOCK TABLE standings IN ROW EXCLUSIVE MODE")
+    row["now"] = conn.execute("SELECT clock_timestamp() AS now").fetchone()["now"]
     seasons = ladder_by_id(conn, row["ladder_id"]).seasons
     if seasons is not None:
         season = seasons.number_at(row["played_at"])
@@ -240,11 +242,9 @@ def _season_order(
             f"played_at {played_at.isoformat()} is in season {season} of ladder"
             f" {ladder.slug!r}, which has closed"
         )
-    if seasons.soft_factor is None:
-        return None
-    boundary = seasons.start(season)
-    if boundary is not None and (seasons.reset_through is None or boundary > seasons.reset_through):
-        return (boundary, 0)
+    missing = seasons.first_unwritten_reset()
+    if missing is not None and missing <= played_at:
+        return (missing, 0)  # replayed from the first reset not written, with it in place
     if seasons.reset_through is not None and played_at < seasons.reset_through:
         return (played_at, seq)
     return None

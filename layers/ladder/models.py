@@ -180,14 +180,15 @@ class CurrentSeason(BaseModel):
 
 
 class Season(BaseModel):
-    number: int
-    starts_at: datetime
+    number: int = Field(description="0: the time before the first season's anchor.")
+    starts_at: datetime | None = Field(description="Null for season 0.")
     ends_at: datetime
     closes_at: datetime = Field(
         description="ends_at + grace: matches played in it are taken until then."
     )
-    closed: bool = Field(
-        description="Its final standings are frozen (`…/seasons/{number}/standings`)."
+    closed: bool = Field(description="Past its grace (or frozen): it takes no match.")
+    frozen: bool = Field(
+        description="Its final standings are stored (`…/seasons/{number}/standings`)."
     )
     players: int | None = Field(None, description="Standings frozen at the close.")
     ranked: int | None = Field(None, description="Of them, on the board.")

@@ -36,6 +36,11 @@ DASHBOARD_METRICS: dict[str, tuple[str, ...]] = {
         "JobsRedispatched",
         "OutboxSwept",
     ),
+    "Seasons": (
+        "SeasonCloseLagSeconds",
+        "SeasonsClosed",
+        "SeasonTickFailures",
+    ),
     "Backups and drills": (
         "BackupSucceeded",
         "BackupSeconds",

@@ -12,6 +12,7 @@ is accepted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,17 @@ def copy_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# Where a season would end beyond the representable years: it never ends.
+NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _or_never(moment: Callable[[], datetime]) -> datetime:
+    try:
+        return moment()
+    except OverflowError:
+        return NEVER
+
+
 @dataclass(frozen=True)
 class SeasonState:
     schedule: SeasonSchedule
@@ -34,14 +46,14 @@ class SeasonState:
         """Season `number`'s first instant (None for season 0: it has no start)."""
         if number <= 0:
             return None
-        return self.schedule.period.times(self.schedule.anchor, number - 1)
+        return _or_never(lambda: self.schedule.period.times(self.schedule.anchor, number - 1))
 
     def end(self, number: int) -> datetime:
         """The instant after season `number` (the next one's start)."""
-        return self.schedule.period.times(self.schedule.anchor, number)
+        return _or_never(lambda: self.schedule.period.times(self.schedule.anchor, number))
 
     def closes_at(self, number: int) -> datetime:
-        return self.end(number) + self.grace
+        return _or_never(lambda: self.end(number) + self.grace)
 
     @property
     def grace(self) -> timedelta:
@@ -69,6 +81,16 @@ class SeasonState:
     @property
     def soft_factor(self) -> float | None:
         return self.schedule.factor if self.schedule.reset == "soft" else None
+
+    def first_unwritten_reset(self) -> datetime | None:
+        """The earliest boundary whose soft reset rating history does not hold yet (None
+        without a soft reset). Resets are written in order by recalculations that start
+        at or before the first missing one, so every later one is missing too."""
+        if self.soft_factor is None:
+            return None
+        if self.reset_through is None:
+            return self.schedule.anchor
+        return self.start(self.number_at(self.reset_through) + 1)
 
     def resets_between(self, after: datetime, inclusive: bool, until: datetime) -> list[datetime]:
         """The soft-reset boundaries (every season's start, the anchor included) after

@@ -33,6 +33,7 @@ from ladder.jobs.envelope import RECALCULATE, SEASON_CLOSE
 from ladder.jobs.errors import RecalculationBusy
 from ladder.ladders import LadderRow, find_ladder, ladder_by_id
 from ladder.models import Page, Season, SeasonStanding
+from ladder.observability import MetricUnit, logger, metrics
 from ladder.pagination import Keyset
 from ladder.ratings.recalculation import Point, standings_before
 from ladder.season_calendar import SeasonState
@@ -40,38 +41,57 @@ from ladder.season_calendar import SeasonState
 BOARD_ORDER = lambda item: (-item[1][0], -item[1][1], item[2])  # noqa: E731
 
 
-def tick(db: Database, now: datetime) -> list[UUID]:
-    """Schedule what the seasons of every ladder need at `now`; returns the jobs to send."""
+def tick(db: Database, now: datetime | None = None) -> list[UUID]:
+    """Schedule what the seasons of every ladder need at `now` (default: the database's
+    clock, which the writers' checks read too); returns the jobs to send. One ladder's
+    failure is logged and skips only that ladder."""
 
-    def work(conn: psycopg.Connection) -> list[UUID]:
-        jobs = []
-        ids = conn.execute("SELECT id FROM ladders WHERE seasons IS NOT NULL ORDER BY id")
-        for (ladder_id,) in [tuple(row.values()) for row in ids.fetchall()]:
-            ladder = ladder_by_id(conn, ladder_id)
-            jobs += _due(conn, ladder, now)
-        return jobs
+    def ladders(conn: psycopg.Connection) -> list[int]:
+        rows = conn.execute("SELECT id FROM ladders WHERE seasons IS NOT NULL ORDER BY id")
+        return [row["id"] for row in rows.fetchall()]
 
-    return db.run(work)
-
-
-def _due(conn: psycopg.Connection, ladder: LadderRow, now: datetime) -> list[UUID]:
-    seasons, jobs = ladder.seasons, []
-    if seasons.closes_at(seasons.next_to_close) <= now and not _pending(conn, SEASON_CLOSE, ladder):
-        jobs.append(store.schedule_job(conn, SEASON_CLOSE, {"ladder": ladder.id}))
-    if seasons.soft_factor is not None:
-        current = seasons.number_at(now)
-        unapplied = (
-            seasons.schedule.anchor
-            if seasons.reset_through is None
-            else seasons.start(seasons.number_at(seasons.reset_through) + 1)
-        )
-        if current >= 1 and unapplied <= now:
-            jobs.append(
-                store.schedule_recalculation(
-                    conn, ladder_id=ladder.id, from_played_at=unapplied, from_seq=0
-                )
-            )
+    jobs, lag = [], 0.0
+    for ladder_id in db.run(ladders):
+        try:
+            due, overdue = db.run(lambda conn, ladder_id=ladder_id: _due(conn, ladder_id, now))
+        except Exception:  # the other ladders' seasons must go on
+            logger.exception("a ladder's seasons could not be ticked", ladder_id=ladder_id)
+            metrics.add_metric(name="SeasonTickFailures", unit=MetricUnit.Count, value=1)
+            continue
+        jobs += due
+        lag = max(lag, overdue)
+    # How long the most overdue season has waited to be frozen (the SeasonCloseOverdue
+    # alarm): a close deferred behind a failing recalculation shows here.
+    metrics.add_metric(name="SeasonCloseLagSeconds", unit=MetricUnit.Seconds, value=lag)
     return jobs
+
+
+def _due(
+    conn: psycopg.Connection, ladder_id: int, now: datetime | None
+) -> tuple[list[UUID], float]:
+    """The jobs a ladder's seasons need now, and how many seconds its next close is
+    overdue (0 if it is not due)."""
+    now = now or _clock(conn)
+    ladder = ladder_by_id(conn, ladder_id)
+    seasons, jobs = ladder.seasons, []
+    if seasons is None:
+        return jobs, 0.0
+    closes_at = seasons.closes_at(seasons.next_to_close)
+    overdue = max(0.0, (now - closes_at).total_seconds())
+    if closes_at <= now and not _pending(conn, SEASON_CLOSE, ladder):
+        jobs.append(store.schedule_job(conn, SEASON_CLOSE, {"ladder": ladder.id}))
+    missing = seasons.first_unwritten_reset()
+    if missing is not None and missing <= now:
+        jobs.append(
+            store.schedule_recalculation(
+                conn, ladder_id=ladder.id, from_played_at=missing, from_seq=0
+            )
+        )
+    return jobs, overdue
+
+
+def _clock(conn: psycopg.Connection) -> datetime:
+    return conn.execute("SELECT clock_timestamp() AS now").fetchone()["now"]
 
 
 def _pending(conn: psycopg.Connection, job_type: str, ladder: LadderRow) -> bool:
@@ -83,22 +103,25 @@ def _pending(conn: psycopg.Connection, job_type: str, ladder: LadderRow) -> bool
     return row["pending"]
 
 
-def close_due(db: Database, ladder_id: int, now: datetime) -> list[int]:
-    """Close, in order, every season of the ladder whose grace has passed at `now`;
-    returns their numbers. `RecalculationBusy` while a recalculation of the ladder is
+def close_due(db: Database, ladder_id: int, now: datetime | None = None) -> list[int]:
+    """Close, in order, every season of the ladder whose grace has passed at `now`
+    (default: the database's clock, as the writers' checks read it); returns their
+    numbers. `RecalculationBusy` while a recalculation of the ladder is
     pending (the job is deferred and runs again after it)."""
     closed = []
     while (number := db.run(lambda conn: _close_next(conn, ladder_id, now))) is not None:
         closed.append(number)
+        metrics.add_metric(name="SeasonsClosed", unit=MetricUnit.Count, value=1)
     return closed
 
 
-def _close_next(conn: psycopg.Connection, ladder_id: int, now: datetime) -> int | None:
+def _close_next(conn: psycopg.Connection, ladder_id: int, now: datetime | None) -> int | None:
     # Writers of standings wait (they check their season under their locks), readers do
     # not; then the ladder's row, so two closes of one ladder take turns. In this order,
     # as a recalculation's apply takes them.
     conn.execute("LOCK TABLE standings IN SHARE MODE")
     conn.execute("SELECT id FROM ladders WHERE id = %s FOR UPDATE", (ladder_id,))
+    now = now or _clock(conn)
     ladder = ladder_by_id(conn, ladder_id)
     seasons = ladder.seasons
     if seasons is None:
@@ -109,6 +132,13 @@ def _close_next(conn: psycopg.Connection, ladder_id: int, now: datetime) -> int 
     if _pending(conn, RECALCULATE, ladder):
         raise RecalculationBusy(
             f"a recalculation of ladder {ladder.slug!r} is pending; season {number} closes after it"
+        )
+    missing = seasons.first_unwritten_reset()
+    if number >= 1 and missing is not None and missing <= seasons.start(number):
+        # The season's own reset is not in history yet: it is part of its standings.
+        raise RecalculationBusy(
+            f"the reset at {missing.isoformat()} of ladder {ladder.slug!r} is not written yet;"
+            f" season {number} closes after the recalculation that writes it"
         )
     end = seasons.end(number)
     final = standings_before(conn, ladder, Point(end, 0))
@@ -215,8 +245,10 @@ def list_seasons(
         if ladder.seasons is None:
             return []
         seasons = ladder.seasons
-        top = seasons.number_at(now) if after is None else after.number - 1
-        numbers = list(range(top, max(0, top - limit - 1), -1))
+        current = seasons.number_at(now)
+        # A cursor cannot reach past the current season (nor beyond the calendar).
+        top = current if after is None else min(after.number - 1, current)
+        numbers = list(range(top, max(-1, top - limit - 1), -1))
         frozen = {
             row["number"]: row
             for row in conn.execute(
@@ -231,7 +263,8 @@ def list_seasons(
                 starts_at=seasons.start(n),
                 ends_at=seasons.end(n),
                 closes_at=seasons.closes_at(n),
-                closed=n in frozen,
+                closed=seasons.closed(n, now),
+                frozen=n in frozen,
                 players=frozen.get(n, {}).get("players"),
                 ranked=frozen.get(n, {}).get("ranked"),
             )

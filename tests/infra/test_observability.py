@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ALARMS = ("Api5xx", "ApiLatencyP99", "DlqNotEmpty", "OldestJobAge", "BackupStale")
-ALARMS += ("RestoreDrillFailed", "StreamUnhealthyHosts", "CacheDegraded")
+ALARMS += ("RestoreDrillFailed", "StreamUnhealthyHosts", "CacheDegraded", "SeasonCloseOverdue")
 
 
 def test_every_log_group_has_retention(prod, preview):
@@ -44,6 +44,14 @@ def test_backup_stale_fires_when_the_newest_backup_is_older_than_26_hours(stage)
     assert alarm["Threshold"] == 26 * 3600
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     assert alarm["TreatMissingData"] == "breaching"  # no figure: no backup or no sweeper
+
+
+def test_season_close_overdue_fires_an_hour_after_a_grace_ends_unfrozen(stage):
+    alarm = _alarms(stage)["SeasonCloseOverdue"]
+    assert alarm["MetricName"] == "SeasonCloseLagSeconds"
+    assert alarm["Statistic"] == "Maximum"
+    assert alarm["Threshold"] == 3600
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
 
 def test_the_dashboard_covers_every_part(stage):
@@ -111,7 +119,7 @@ def test_every_alarm_and_alert_has_a_runbook_section(stage):
         for a in stage.resources("AWS::CloudWatch::Alarm").values()
     }
     named |= {alert["annotations"]["runbook"] for alert in STREAM_ALERTS}
-    assert len(named) == 12
+    assert len(named) == 13
     assert named <= sections, named - sections
     text = Path("docs/runbook.md").read_text()
     assert "## Restore from a backup" in text

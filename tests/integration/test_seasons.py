@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ladder import commands
 from tests.helpers import SPEC_RULES, create_player, record_match
 from tests.integration.conftest import drain
@@ -190,11 +192,12 @@ def test_weekly_seasons_with_a_soft_reset_equal_a_replay_across_three_boundaries
     assert result["players_changed"] == 0
 
     listed = api.get("/v1/ladders/weekly/seasons").json()["items"]
-    assert [(s["number"], s["closed"]) for s in listed] == [
-        (4, False),
-        (3, True),
-        (2, True),
-        (1, True),
+    assert [(s["number"], s["closed"], s["frozen"]) for s in listed] == [
+        (4, False, False),
+        (3, True, True),
+        (2, True, True),
+        (1, True, True),
+        (0, True, True),
     ]
     ladder = api.get("/v1/ladders/weekly").json()
     assert ladder["current_season"]["number"] == 4
@@ -242,3 +245,88 @@ def test_the_schedule_closes_due_seasons_through_the_job_queue_once(
     )
     # Late: the same close run again changes nothing.
     assert commands.close_seasons(jobs.resources, ladder_id(db, "minutely")) in ([], [4])
+
+
+def soft_ladder(api, admin, slug: str, anchor: datetime, **extra) -> None:
+    seasons = {"every": "P7D", "anchor": iso(anchor), "reset": "soft", "factor": 0.5, **extra}
+    create_ladder(api, admin, slug, seasons=seasons)
+
+
+def test_a_reset_missed_before_a_later_season_is_written_with_it(
+    api, jobs, queues, db, writer, admin
+):
+    # Found by review: a match in season 2 started its recalculation at season 2's
+    # start, and the anchor's reset (season 1's) was never written.
+    now = datetime.now(UTC).replace(microsecond=0)
+    anchor = now - 8 * DAY
+    soft_ladder(api, admin, "missed", anchor, grace_seconds=30 * 86400)
+    ids = [create_player(api, writer, f"missed_{i}")["id"] for i in range(3)]
+    for i in range(3):  # season 0, before the anchor
+        at = iso(anchor - DAY + timedelta(hours=i))
+        assert (
+            record_match(
+                api, writer, ids[i], ids[(i + 1) % 3], 1.0, played_at=at, ladder="missed"
+            ).status_code
+            == 201
+        )
+    assert record_match(api, writer, ids[0], ids[2], 0.5, ladder="missed").status_code == 201
+    drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+    commands.tick_seasons(jobs.resources)
+    drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
+    expected = replay_with_resets(db, "missed", [anchor, anchor + 7 * DAY], 0.5)
+    for player, (rating, games) in expected.items():
+        row = db.execute(
+            "SELECT rating, games FROM standings WHERE player_id = %s AND ladder_id = %s",
+            (player, ladder_id(db, "missed")),
+        ).fetchone()
+        assert row["games"] == games
+        assert abs(row["rating"] - rating) < 1e-9
+
+
+def test_importing_into_a_closed_season_is_rejected_naming_the_line(api, jobs, db, writer, admin):
+    import io
+
+    from ladder.errors import ImportRejected
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    anchor = now - 10 * DAY
+    create_ladder(
+        api, admin, "imported", seasons={"every": "P7D", "anchor": iso(anchor), "grace_seconds": 0}
+    )
+    assert commands.close_seasons(jobs.resources, ladder_id(db, "imported")) == [0, 1]
+    csv = (
+        "played_at,player_a,player_b,score_a\n"
+        f"{iso(now - DAY)},imp_a,imp_b,1\n"
+        f"{iso(anchor + DAY)},imp_a,imp_b,0\n"
+    )
+    with pytest.raises(ImportRejected, match=r"^line 3: .* season 1 of ladder 'imported'"):
+        commands.import_matches(jobs.resources, io.BytesIO(csv.encode()), "imported")
+    assert db.execute("SELECT count(*) AS n FROM matches").fetchone()["n"] == 0
+
+
+def test_seasons_at_the_edges_of_the_calendar_answer_4xx_never_5xx(api, jobs, db, writer, admin):
+    import base64
+    import json
+
+    far = {"every": "PT1M", "anchor": "9999-12-29T23:59:00Z", "grace_seconds": 2592000}
+    create_ladder(api, admin, "far", seasons=far)
+    a, b = (create_player(api, writer, f"edge_{i}")["id"] for i in range(2))
+    assert record_match(api, writer, a, b, 1.0, ladder="far").status_code == 201
+    assert commands.tick_seasons(jobs.resources) == []
+    old = {"every": "PT1M", "anchor": "1970-01-01T00:00:00Z"}
+    refused = api.post(
+        "/v1/ladders", json={"slug": "old", "name": "Old", "seasons": old}, headers=admin
+    )
+    assert refused.status_code == 422, refused.text
+    create_ladder(
+        api, admin, "daily", seasons={"every": "P1D", "anchor": iso(datetime.now(UTC) - 3 * DAY)}
+    )
+    for number in (2**31 - 1, 3_000_000, 200_000, 5):
+        raw = json.dumps({"k": "seasons", "number": number}).encode()
+        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        page = api.get("/v1/ladders/daily/seasons", params={"cursor": cursor})
+        assert page.status_code == 200, page.text
+        assert all(s["number"] <= 4 for s in page.json()["items"])
+    assert api.get("/v1/ladders/daily/seasons/0/standings").status_code == 404  # not closed yet
+    commands.close_seasons(jobs.resources, ladder_id(db, "daily"))
+    assert api.get("/v1/ladders/daily/seasons/0/standings").status_code == 200

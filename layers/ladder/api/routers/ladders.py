@@ -134,7 +134,7 @@ def get_ladder_seasons(
 )
 def get_season_standings(
     slug: Slug,
-    number: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    number: Annotated[int, Path(ge=0, le=2**31 - 1)],
     res: ResourcesDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
