@@ -33,7 +33,7 @@ from tests.synthesized import Synthesized, synthesize
 SESSION_TAG = uuid.uuid4().hex[:10]
 TABLES = (
     "players, standings, matches, rating_history, event_outbox, idempotency_records, jobs, imports,"
-    " rating_rules_applied, seasons, season_standings"
+    " rating_rules_applied, seasons, season_standings, opening_balances"
 )
 # The ladder `default` as the migration creates it.
 DEFAULT_LADDER_SQL = (

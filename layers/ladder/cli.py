@@ -197,7 +197,7 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from datetime import UTC
 
-    from ladder.commands import import_matches
+    from ladder.commands import import_matches, import_standings
     from ladder.jobs.store import job_status
     from ladder.progress import progress
     from ladder.resources import Resources
@@ -209,27 +209,28 @@ def cmd_import(args: argparse.Namespace) -> int:
             source = open(args.file, "rb")  # noqa: SIM115 - closed right after the load
         except OSError as exc:
             raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+        load = import_matches if args.kind == "matches" else import_standings
         with source, progress(f"import {args.file}") as bar:
-            loaded = import_matches(res, source, args.ladder, report=bar.update)
-        if loaded.already:
-            job = job_status(res.db, loaded.job_id)
-            if job["status"] == "succeeded":
-                imported = loaded.imported_at.astimezone(UTC)
-                print(
-                    f"already imported into {args.ladder} on {imported:%Y-%m-%d %H:%M}Z:"
-                    f" {loaded.rows} matches; nothing changed"
-                )
-                return 0
-        # Stored now, or before by a run whose rating step did not finish: rate them.
-        job = _rate_imported(res, loaded.job_id, args.ladder, loaded.rows)
+            loaded = load(res, source, args.ladder, report=bar.update)
+        job = None if loaded.job_id is None else job_status(res.db, loaded.job_id)
+        if loaded.already and (job is None or job["status"] == "succeeded"):
+            imported = loaded.imported_at.astimezone(UTC)
+            print(
+                f"already imported into {args.ladder} on {imported:%Y-%m-%d %H:%M}Z:"
+                f" {loaded.rows} {args.kind}; nothing changed"
+            )
+            return 0
+        if job is not None:
+            # Stored now, or before by a run whose rating step did not finish: rate them.
+            job = _rate_imported(res, loaded.job_id, args.ladder, loaded.rows)
     finally:
         res.close()
-    if job["status"] != "succeeded":
+    if job is not None and job["status"] != "succeeded":
         raise CliError(
-            f"{loaded.rows} matches are stored but not yet rated: recalculation"
+            f"{loaded.rows} {args.kind} are stored but not yet rated: recalculation"
             f" {loaded.job_id} is {job['status']} ({job['error']}); run this import again"
         )
-    print(f"imported {loaded.rows} matches into {args.ladder}")
+    print(f"imported {loaded.rows} {args.kind} into {args.ladder}")
     return 0
 
 
@@ -336,7 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
         "import", help="import a ladder's history from CSV (validated whole first)"
     )
     imports.add_argument(
-        "kind", choices=["matches"], help="matches: played_at,player_a,player_b,score_a"
+        "kind",
+        choices=["matches", "standings"],
+        help="matches: played_at,player_a,player_b,score_a; standings: handle,rating,games"
+        " (opening balances of players new to the ladder)",
     )
     imports.add_argument("file", help="the CSV file")
     imports.add_argument("--ladder", type=_slug, required=True, help="the ladder's slug")

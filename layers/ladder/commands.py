@@ -312,6 +312,28 @@ def import_matches(
     return loaded
 
 
+def import_standings(
+    res: Resources, source: BinaryIO, ladder: str, report: Report | None = None
+) -> Loaded:
+    """Validate a standings CSV whole, then store its opening balances in the ladder in
+    one transaction (nothing if this file was imported there before). When a
+    recalculation must place them (a soft reset already written after their instant),
+    it is scheduled for the caller to run (`run_job_here`)."""
+    from ladder import balances  # only the CLI imports
+
+    rows = balances.read_standings(source, report or (lambda *_: None))
+
+    def work(conn: psycopg.Connection) -> Loaded:
+        return balances.load_standings(conn, find_ladder(conn, ladder), rows)
+
+    loaded = res.db.run(work)
+    if not loaded.already:
+        invalidate_leaderboard(res.cache, ladder)
+        if loaded.job_id is not None:
+            store.mark_dispatched(res.db, [loaded.job_id])  # run by the caller
+    return loaded
+
+
 def run_job_here(res: Resources, job_id: UUID) -> dict | None:
     """Run a scheduled job in this process, as the worker would (claimed by id, so a
     delivery of the same job elsewhere does nothing twice)."""

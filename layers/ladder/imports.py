@@ -18,7 +18,7 @@ import hashlib
 import io
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
@@ -65,6 +65,32 @@ class MatchRows:
         return set(self.player_a) | set(self.player_b)
 
 
+def csv_rows(
+    source: BinaryIO, header: list[str], report: Callable[[float, str], None]
+) -> Iterator[tuple[int, list[str]]]:
+    """A CSV file's rows after its header (line number, fields); blank lines skipped.
+    `ImportRejected` names the line of a wrong header or malformed CSV."""
+    raw = source.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportRejected(f"the file is not UTF-8 (byte {exc.start})") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        first = next(reader, None)
+        if first is None or [h.strip() for h in first] != header:
+            raise ImportRejected(f"line 1: the header must be {','.join(header)}")
+        total = max(1, text.count("\n"))
+        for fields in reader:
+            line = reader.line_num
+            if fields:
+                yield line, fields
+            if line % 100_000 == 0:
+                report(line / total, f"validated {line:,} lines")
+    except csv.Error as exc:
+        raise ImportRejected(f"line {reader.line_num}: {exc}") from None
+
+
 def read_matches(
     source: BinaryIO, *, latest: datetime, report: Callable[[float, str], None] = lambda *_: None
 ) -> MatchRows:
@@ -72,27 +98,9 @@ def read_matches(
 
     `latest`: no match may be played after it (the API's future-skew bound).
     """
-    raw = source.read()
     rows = MatchRows()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportRejected(f"the file is not UTF-8 (byte {exc.start})") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != MATCHES_HEADER:
-            raise ImportRejected(f"line 1: the header must be {','.join(MATCHES_HEADER)}")
-        total = max(1, text.count("\n"))
-        for fields in reader:
-            line = reader.line_num
-            if not fields:
-                continue  # a blank line
-            _add_match(rows, fields, line, latest)
-            if line % 100_000 == 0:
-                report(line / total, f"validated {line:,} lines")
-    except csv.Error as exc:
-        raise ImportRejected(f"line {reader.line_num}: {exc}") from None
+    for line, fields in csv_rows(source, MATCHES_HEADER, report):
+        _add_match(rows, fields, line, latest)
     if not rows:
         raise ImportRejected("the file has no matches")
     return rows
@@ -143,7 +151,7 @@ class Loaded:
 
     rows: int
     players_created: int
-    job_id: UUID
+    job_id: UUID | None  # the recalculation that rates them (a standings file may need none)
     imported_at: datetime | None = None
 
     @property
@@ -151,11 +159,13 @@ class Loaded:
         return self.imported_at is not None
 
 
-def find_import(conn: psycopg.Connection, ladder: LadderRow, sha256: str) -> Loaded | None:
+def find_import(
+    conn: psycopg.Connection, ladder: LadderRow, sha256: str, kind: str = "matches"
+) -> Loaded | None:
     row = conn.execute(
         "SELECT rows, players_created, job_id, imported_at FROM imports"
-        " WHERE ladder_id = %s AND kind = 'matches' AND sha256 = %s",
-        (ladder.id, sha256),
+        " WHERE ladder_id = %s AND kind = %s AND sha256 = %s",
+        (ladder.id, kind, sha256),
     ).fetchone()
     if row is None:
         return None
@@ -242,9 +252,21 @@ def load_matches(
 def _ensure_players(
     conn: psycopg.Connection, ladder: LadderRow, handles: set[str]
 ) -> tuple[dict[str, UUID], int]:
-    """Every handle's player id (new handles become players, their display name the
-    handle) and a standing in the ladder for each; returns the ids and how many
-    players were created."""
+    """Every handle's player id (see `ensure_players`) and a standing in the ladder for
+    each; returns the ids and how many players were created."""
+    ids, created = ensure_players(conn, handles)
+    conn.execute(
+        "INSERT INTO standings (ladder_id, player_id, handle, rating, games)"
+        " SELECT %s, id, handle, %s, 0 FROM players WHERE id = ANY(%s) ORDER BY id"
+        " ON CONFLICT DO NOTHING",
+        (ladder.id, ladder.rules.initial, sorted(ids.values())),
+    )
+    return ids, created
+
+
+def ensure_players(conn: psycopg.Connection, handles: set[str]) -> tuple[dict[str, UUID], int]:
+    """Every handle's player id, new handles becoming players (their display name the
+    handle, with `player.created` events); returns the ids and how many were created."""
     wanted = sorted(handles)
     created = conn.execute(
         "INSERT INTO players (id, handle, display_name)"
@@ -261,12 +283,6 @@ def _ensure_players(
             "SELECT id, handle FROM players WHERE handle = ANY(%s)", (wanted,)
         )
     }
-    conn.execute(
-        "INSERT INTO standings (ladder_id, player_id, handle, rating, games)"
-        " SELECT %s, id, handle, %s, 0 FROM players WHERE id = ANY(%s) ORDER BY id"
-        " ON CONFLICT DO NOTHING",
-        (ladder.id, ladder.rules.initial, sorted(ids.values())),
-    )
     return ids, len(created)
 
 

@@ -56,8 +56,8 @@ class Match(BaseModel):
 
 
 class RatingHistoryEntry(BaseModel):
-    match_id: UUID | None = Field(description="Null for a season's reset.")
-    reason: Literal["match", "season_reset"] = "match"
+    match_id: UUID | None = Field(description="Null for a season's reset or an opening balance.")
+    reason: Literal["match", "season_reset", "import"] = "match"
     seq: int
     before: float
     after: float

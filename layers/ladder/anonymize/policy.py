@@ -78,6 +78,13 @@ POLICY: dict[str, dict[str, str]] = {
         "players": KEEP,
         "ranked": KEEP,
     },
+    "opening_balances": {
+        "ladder_id": KEEP,
+        "player_id": KEEP,
+        "rating": KEEP,
+        "games": KEEP,
+        "applies_at": KEEP,
+    },
     "season_standings": {
         "ladder_id": KEEP,
         "season": KEEP,

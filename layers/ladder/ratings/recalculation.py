@@ -57,6 +57,7 @@ MAX_PLAYERS_IN_EVENT = 100
 PLAYED_AT_TEXT = "to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 MATCH_COLUMNS = f"id, seq, {PLAYED_AT_TEXT.format(column='played_at')}, player_a, player_b, score_a"
 NULL = "\\N"  # in COPY text
+NONE_DUE = "~"  # sorts after every COPY text time
 
 
 @dataclass(frozen=True)
@@ -92,16 +93,20 @@ class Replay:
     """Standings (player id → [rating, games, last played_at as COPY text]) and the
     history rows they produced.
 
-    Soft resets are part of rating order: each boundary in `resets` (COPY text,
-    ascending) applies to every standing before any match played at or after it,
-    as a history entry at (boundary, seq 0), which no match has."""
+    Soft resets and opening balances are part of rating order, each a history entry
+    without a match at (its instant, seq 0), which no match has: each boundary in
+    `resets` (COPY text, ascending) applies to every standing before any match
+    played at or after it; each of `balances` ((instant, player, rating, games),
+    ascending) sets its player's standing there (after a reset at the same instant:
+    it is the player's first standing)."""
 
     standings: dict[str, list] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)  # COPY text lines
-    reset_history: list[str] = field(default_factory=list)  # … of reset entries
+    no_match_history: list[str] = field(default_factory=list)  # … of entries without one
     resets: list[str] = field(default_factory=list)
     reset_factor: float = 0.0
     last_reset: str | None = None
+    balances: list[tuple[str, str, float, int]] = field(default_factory=list)
     matches: int = 0
     last_key: tuple[str, int] | None = None
     watermark: int = 0  # highest match seq the snapshot saw
@@ -112,12 +117,12 @@ class Replay:
     def apply(self, rows: Iterator[list[str]], rules: RatingRules) -> None:
         standings, history, initial = self.standings, self.history, rules.initial
         touched, digest = self.touched, self.digest
-        # Compared with each row's time: a string beyond every time when none is due.
-        next_reset = self.resets[0] if self.resets else "~"
+        # Compared with each row's time: NONE_DUE, beyond every time, when none is due.
+        next_event = self._next_event()
         for match_id, seq, played_at, player_a, player_b, score in rows:
-            if played_at >= next_reset:
-                self._reset_through(played_at, rules)
-                next_reset = self.resets[0] if self.resets else "~"
+            if played_at >= next_event:
+                self._events_through(played_at, rules)
+                next_event = self._next_event()
             touched.add(player_a)
             touched.add(player_b)
             digest.update(f"{seq},".encode())
@@ -134,22 +139,35 @@ class Replay:
             self.last_key = (played_at, int(seq))
 
     def finish(self, rules: RatingRules) -> None:
-        """Apply the resets due after the last match."""
-        self._reset_through("~", rules)
+        """Apply the resets and balances due after the last match."""
+        self._events_through(NONE_DUE, rules)
 
-    def _reset_through(self, played_at: str, rules: RatingRules) -> None:
+    def _next_event(self) -> str:
+        reset = self.resets[0] if self.resets else NONE_DUE
+        return min(reset, self.balances[0][0]) if self.balances else reset
+
+    def _events_through(self, played_at: str, rules: RatingRules) -> None:
         initial, keep = rules.initial, 1 - self.reset_factor
-        while self.resets and self.resets[0] <= played_at:
-            boundary = self.resets.pop(0)
-            for player, standing in self.standings.items():
-                before = standing[0]
-                standing[0] = initial + (before - initial) * keep
-                self.reset_history.append(
-                    f"{player}\t{NULL}\t{boundary}\t0\t{before!r}\t{standing[0]!r}\tseason_reset\n"
+        while (at := self._next_event()) != NONE_DUE and at <= played_at:
+            if self.resets and self.resets[0] == at:
+                boundary = self.resets.pop(0)
+                for player, standing in self.standings.items():
+                    before = standing[0]
+                    standing[0] = initial + (before - initial) * keep
+                    self.no_match_history.append(
+                        f"{player}\t{NULL}\t{boundary}\t0\t{before!r}\t{standing[0]!r}"
+                        "\tseason_reset\n"
+                    )
+                    self.touched.add(player)
+                self.last_reset = boundary
+            else:
+                _, player, rating, games = self.balances.pop(0)
+                self.standings[player] = [rating, games, None]
+                self.no_match_history.append(
+                    f"{player}\t{NULL}\t{at}\t0\t{initial!r}\t{rating!r}\timport\n"
                 )
                 self.touched.add(player)
-            self.last_reset = boundary
-            self.last_key = (boundary, 0)
+            self.last_key = (at, 0)
 
 
 def _copy_rows(conn: psycopg.Connection, query: str, params=()) -> Iterator[list[str]]:
@@ -202,9 +220,13 @@ def standings_before(
         params.append(players)
     rows = conn.cursor(row_factory=tuple_row).execute(
         "SELECT h.player_id::text, (array_agg(h.rating_after ORDER BY h.played_at DESC,"
-        " h.seq DESC))[1], count(*) FILTER (WHERE h.reason = 'match'), "
+        " h.seq DESC))[1], count(*) FILTER (WHERE h.reason = 'match')"
+        " + coalesce(sum(b.games), 0), "
         + PLAYED_AT_TEXT.format(column="max(h.played_at) FILTER (WHERE h.reason = 'match')")
         + " FROM rating_history h LEFT JOIN matches m ON m.id = h.match_id"
+        # An opening balance's entry carries its games.
+        " LEFT JOIN opening_balances b ON h.reason = 'import' AND b.ladder_id = h.ladder_id"
+        " AND b.player_id = h.player_id"
         " WHERE h.ladder_id = %s AND (m.id IS NULL OR NOT m.voided)"
         " AND (h.played_at, h.seq) < (%s, %s)" + since + only + " GROUP BY h.player_id",
         params,
@@ -245,10 +267,27 @@ def _read_and_replay(conn: psycopg.Connection, ladder: LadderRow, start: Point |
         inclusive = start is None or start.seq == 0
         replay.resets = [copy_text(b) for b in ladder.seasons.resets_between(after, inclusive, now)]
         replay.reset_factor = ladder.seasons.soft_factor
+    replay.balances = _balances(conn, ladder, start)
     query, params = _range(ladder.id, start)
     replay.apply(_copy_rows(conn, query, params), ladder.rules)
     replay.finish(ladder.rules)
     return replay
+
+
+def _balances(
+    conn: psycopg.Connection, ladder: LadderRow, start: Point | None
+) -> list[tuple[str, str, float, int]]:
+    """The ladder's opening balances at or after `start`, in rating order."""
+    since, params = "", [ladder.id]
+    if start is not None:
+        since = " AND (applies_at, 0) >= (%s, %s)"
+        params += [start.played_at, start.seq]
+    applies_at = PLAYED_AT_TEXT.format(column="applies_at")
+    query = (
+        f"SELECT {applies_at}, player_id::text, rating, games FROM opening_balances"
+        f" WHERE ladder_id = %s{since} ORDER BY applies_at, player_id"
+    )
+    return conn.cursor(row_factory=tuple_row).execute(query, params).fetchall()
 
 
 def recalculate(
@@ -297,7 +336,7 @@ def _apply(
     rules = ladder.rules
     store.end_lease(conn, job_id)
     conn.execute("TRUNCATE recalc_history_staging, recalc_players_staging")
-    staged = _stage_history(conn, replay.history, replay.reset_history)
+    staged = _stage_history(conn, replay.history, replay.no_match_history)
 
     # From here writers wait (readers do not) until this transaction commits,
     # and none is in flight: every match that will ever carry a seq up to the
@@ -314,7 +353,7 @@ def _apply(
         # correctness over speed).
         conn.execute("TRUNCATE recalc_history_staging")
         replay = _read_and_replay(conn, ladder, start)
-        staged = _stage_history(conn, replay.history, replay.reset_history)
+        staged = _stage_history(conn, replay.history, replay.no_match_history)
     elif late:
         if start is not None:
             # A tail player the replay never met starts from the snapshot's standing, which
@@ -446,7 +485,8 @@ def _players_to_write(
 
 
 def _stage_history(conn: psycopg.Connection, lines: list[str], resets: list[str] = ()) -> int:
-    """Stage match entries (`lines`) and reset entries (`resets`, with their reason)."""
+    """Stage match entries (`lines`) and entries without a match (`resets`: resets
+    and balances, with their reason)."""
     columns = "player_id, match_id, played_at, seq, rating_before, rating_after"
     for batch, names in ((lines, columns), (resets, columns + ", reason")):
         if not batch:
