@@ -17,21 +17,25 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import BinaryIO
 
 import psycopg
 
 from ladder.errors import ImportRejected
 from ladder.events import write_event
-from ladder.imports import HANDLE, Loaded, csv_rows, ensure_players, find_import
+from ladder.imports import Loaded, csv_rows, ensure_players, find_import, valid_handle
 from ladder.jobs.store import schedule_recalculation
 from ladder.ladders import LadderRow, ladder_by_id
 from ladder.ratings.recalculation import MAX_PLAYERS_IN_EVENT
 from ladder.times import EARLIEST
 
 STANDINGS_HEADER = ["handle", "rating", "games"]
+INTEGER = re.compile(r"[0-9]{1,12}")
+DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?")
 # A rating the expected score's power of ten handles for any opponent; as many games
 # as anyone plays.
 MAX_RATING = 10_000.0
@@ -64,9 +68,7 @@ def read_standings(
         if len(fields) != len(STANDINGS_HEADER):
             raise ImportRejected(f"line {line}: {len(fields)} fields, expected 3")
         handle, rating, games = (f.strip() for f in fields)
-        handle = handle.lower()
-        if not HANDLE.fullmatch(handle):
-            raise ImportRejected(f"line {line}: handle {handle!r} is not a handle")
+        handle = valid_handle(handle, line, "handle")
         if handle in rows.lines:
             raise ImportRejected(f"line {line}: {handle} is on line {rows.lines[handle]} too")
         value = _number(rating, float, line, "rating", MAX_RATING)
@@ -81,16 +83,29 @@ def read_standings(
 
 
 def _number(raw: str, kind: type, line: int, name: str, maximum: float):
-    try:
-        value = kind(raw) if raw.isascii() else None
-    except ValueError:
-        value = None
+    # Digits as a CSV means them: not Python's `1_500`, `-0`, `+5` or other scripts'.
+    shape = INTEGER if kind is int else DECIMAL
+    value = kind(raw) if shape.fullmatch(raw) else None
     if value is None or not math.isfinite(value) or not 0 <= value <= maximum:
         wanted = "an integer" if kind is int else "a number"
+        raw = raw if len(raw) <= 40 else raw[:40] + "…"
         raise ImportRejected(
             f"line {line}: {name} must be {wanted} from 0 to {maximum:g}, not {raw!r}"
         )
     return value
+
+
+def _open_from(conn: psycopg.Connection, ladder: LadderRow) -> datetime:
+    """The first instant of the ladder's rating order that is still open: the start of
+    its earliest season not closed (by its grace or frozen; a close run late must not
+    find a balance inside its season), else the earliest time ladder accepts."""
+    if ladder.seasons is None:
+        return EARLIEST
+    now = conn.execute("SELECT clock_timestamp() AS now").fetchone()["now"]
+    number = ladder.seasons.next_to_close
+    while ladder.seasons.closed(number, now):
+        number += 1
+    return ladder.seasons.start(number) or EARLIEST
 
 
 def load_standings(conn: psycopg.Connection, ladder: LadderRow, rows: StandingRows) -> Loaded:
@@ -118,7 +133,7 @@ def load_standings(conn: psycopg.Connection, ladder: LadderRow, rows: StandingRo
             f" {ladder.slug!r}; an opening balance comes before a player's first match"
         )
     ids, created = ensure_players(conn, set(handles))
-    applies_at = (ladder.seasons.floor if ladder.seasons else None) or EARLIEST
+    applies_at = _open_from(conn, ladder)
     table = [
         (ids[handle], handle, rating, games)
         for handle, rating, games in zip(handles, rows.ratings, rows.games, strict=True)

@@ -83,7 +83,7 @@ def csv_rows(
         total = max(1, text.count("\n"))
         for fields in reader:
             line = reader.line_num
-            if fields:
+            if any(f.strip() for f in fields):  # not a blank line
                 yield line, fields
             if line % 100_000 == 0:
                 report(line / total, f"validated {line:,} lines")
@@ -113,10 +113,7 @@ def _add_match(rows: MatchRows, fields: list[str], line: int, latest: datetime) 
     when = _time(played, line)
     if when > latest:
         raise ImportRejected(f"line {line}: played_at {played} is in the future")
-    a, b = a.lower(), b.lower()
-    for name, handle in (("player_a", a), ("player_b", b)):
-        if not HANDLE.fullmatch(handle):
-            raise ImportRejected(f"line {line}: {name} {handle!r} is not a handle")
+    a, b = valid_handle(a, line, "player_a"), valid_handle(b, line, "player_b")
     if a == b:
         raise ImportRejected(f"line {line}: a player cannot play themself ({a})")
     if score not in SCORES:
@@ -129,6 +126,16 @@ def _add_match(rows: MatchRows, fields: list[str], line: int, latest: datetime) 
     rows.score_a.append(stored[3])
     if rows.earliest is None or when < rows.earliest:
         rows.earliest, rows.earliest_line = when, line
+
+
+def valid_handle(raw: str, line: int, name: str) -> str:
+    """A handle as stored (lower case); ASCII before lower-casing, so the Kelvin sign
+    cannot become a `k`."""
+    handle = raw.lower()
+    if not raw.isascii() or not HANDLE.fullmatch(handle):
+        shown = raw if len(raw) <= 40 else raw[:40] + "…"
+        raise ImportRejected(f"line {line}: {name} {shown!r} is not a handle")
+    return handle
 
 
 def _time(raw: str, line: int) -> datetime:

@@ -154,6 +154,10 @@ def test_balances_open_standings_that_matches_and_recalculations_start_from(
         ("bal_x,1500,-1", "games must be an integer"),
         ("bal_x,1500,\u0661\u0662", "games must be an integer"),
         ("bal_0,1500,3", "bal_0 is on line 2 too"),
+        ("bal_x,1_500,3", "rating must be a number"),
+        ("bal_x,-0,3", "rating must be a number"),
+        ("bal_x,1500,1_0", "games must be an integer"),
+        ("\u212aab,1500,3", "is not a handle"),  # the Kelvin sign lower-cases to k
     ],
 )
 def test_one_bad_row_names_its_line_and_imports_nothing(resources, db, row, words):
@@ -207,3 +211,55 @@ def test_the_cli_imports_standings(shell, tmp_path, db):  # noqa: F811
     bad = tmp_path / "bad.csv"
     bad.write_text(HEADER + "someone,lots,3\n")
     one_line_error(shell("import", "standings", str(bad), "--ladder", "default"), 1, "line 2")
+
+
+def test_a_balance_imported_while_a_recalculation_runs_is_kept(api, jobs, db, writer):
+    # Found by review: the recalculation applied the standings of its snapshot over a
+    # balance committed after it, and deleted the balance's history entry.
+    import threading
+
+    from ladder.jobs import store
+    from ladder.ratings.recalculation import recalculate
+
+    a, b = (create_player(api, writer, f"busy_{i}")["id"] for i in range(2))
+    assert record_match(api, writer, a, b, 1.0).status_code == 201
+    res = jobs.resources
+    job = res.db.run(
+        lambda conn: store.schedule_recalculation(
+            conn, ladder_id=1, from_played_at=None, from_seq=None
+        )
+    )
+    imported = []
+
+    def between_read_and_apply(fraction: float) -> None:
+        if fraction == 0.6:  # the replay is done; its apply has not begun
+            worker = threading.Thread(
+                target=lambda: imported.append(import_standings(res, HEADER + "racer,2222,50\n"))
+            )
+            worker.start()
+            worker.join()
+
+    recalculate(res.db, job_id=job, ladder_id=1, start=None, progress=between_read_and_apply)
+    assert imported
+    racer = db.execute("SELECT rating, games FROM standings WHERE handle = 'racer'").fetchone()
+    assert (racer["rating"], racer["games"]) == (2222.0, 50)
+    entries = db.execute("SELECT count(*) AS n FROM rating_history WHERE reason = 'import'")
+    assert entries.fetchone()["n"] == 1
+
+
+def test_a_balance_after_a_season_closed_by_the_clock_lands_after_it(
+    api, jobs, queues, db, writer, admin
+):
+    # Found by review: before the close job ran, the balance was placed in 1970, inside
+    # seasons already closed, and the late close froze it into them.
+    now = datetime.now(UTC).replace(microsecond=0)
+    anchor = now - timedelta(days=10)
+    seasons = {"every": "P7D", "anchor": anchor.isoformat(), "grace_seconds": 0}
+    create_ladder(api, admin, "clocked", seasons=seasons)
+    import_standings(jobs.resources, HEADER + "cf_a,2600,60\n", "clocked")
+    applies = db.execute("SELECT applies_at FROM opening_balances").fetchone()["applies_at"]
+    assert applies == anchor + timedelta(days=7)  # season 2's start: 0 and 1 are closed
+    ladder_id = db.execute("SELECT id FROM ladders WHERE slug = 'clocked'").fetchone()["id"]
+    assert commands.close_seasons(jobs.resources, ladder_id) == [0, 1]
+    frozen = db.execute("SELECT count(*) AS n FROM season_standings").fetchone()["n"]
+    assert frozen == 0  # not in the closed seasons

@@ -110,6 +110,7 @@ class Replay:
     matches: int = 0
     last_key: tuple[str, int] | None = None
     watermark: int = 0  # highest match seq the snapshot saw
+    balances_seen: int = 0  # opening balances of the ladder in the snapshot (never deleted)
     touched: set[str] = field(default_factory=set)  # players of the replayed matches
     # The replayed seqs in rating order, as `RANGE_DIGEST` hashes them.
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
@@ -260,6 +261,7 @@ def _read_and_replay(conn: psycopg.Connection, ladder: LadderRow, start: Point |
     (replay.watermark, now) = cur.execute(
         "SELECT coalesce(max(seq), 0), clock_timestamp() FROM matches"
     ).fetchone()
+    replay.balances_seen = _balance_count(conn, ladder)
     if start is not None:
         replay.standings.update(standings_before(conn, ladder, start))
     if ladder.seasons is not None and ladder.seasons.soft_factor is not None:
@@ -272,6 +274,11 @@ def _read_and_replay(conn: psycopg.Connection, ladder: LadderRow, start: Point |
     replay.apply(_copy_rows(conn, query, params), ladder.rules)
     replay.finish(ladder.rules)
     return replay
+
+
+def _balance_count(conn: psycopg.Connection, ladder: LadderRow) -> int:
+    query = "SELECT count(*) FROM opening_balances WHERE ladder_id = %s"
+    return conn.cursor(row_factory=tuple_row).execute(query, (ladder.id,)).fetchone()[0]
 
 
 def _balances(
@@ -344,12 +351,15 @@ def _apply(
     conn.execute("LOCK TABLE standings IN EXCLUSIVE MODE")
     query, params = _range(ladder.id, start, after_seq=replay.watermark)
     late = list(_copy_rows(conn, query, params))
-    if _replay_missed_matches(conn, ladder.id, start, replay) or (
-        late and replay.last_key and _key(late[0]) < replay.last_key
+    if (
+        _replay_missed_matches(conn, ladder.id, start, replay)
+        or (late and replay.last_key and _key(late[0]) < replay.last_key)
+        or _balance_count(conn, ladder) != replay.balances_seen
     ):
         # A match recorded meanwhile belongs before what was replayed, or one
         # the snapshot could not see (a lower seq committed after it, or a
-        # void) changed the range: redo it all under the lock (rare;
+        # void) changed the range, or opening balances were imported (they sit
+        # at or before the start): redo it all under the lock (rare;
         # correctness over speed).
         conn.execute("TRUNCATE recalc_history_staging")
         replay = _read_and_replay(conn, ladder, start)
