@@ -3,8 +3,8 @@
 `handle,rating,games`: each player's standing in the ladder before their first
 match there, as a studio carries it over from its previous system. A balance
 is an entry in rating order (history `reason: "import"`, no match) at the
-first instant where the ladder's rating order is still open (the end of its
-last closed season, else the earliest time ladder accepts), so every match of
+first instant where the ladder's rating order is still open (the start of its
+earliest season not closed, else the earliest time ladder accepts), so every match of
 the player, imported or live, is rated after it, and every recalculation
 applies it again (`opening_balances` is one of its inputs). Only players
 without a standing in the ladder can get one: a balance opens a standing, it

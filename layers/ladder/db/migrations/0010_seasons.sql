@@ -54,8 +54,9 @@ CREATE INDEX season_standings_board ON season_standings (ladder_id, season, rank
 
 -- A player's standing in a ladder before their first match there, imported
 -- (`ladder import standings`): an input of every recalculation, which applies
--- it at (applies_at, seq 0) in rating order, `applies_at` being where rating order was open
--- when it was imported (the last closed season's end, or the earliest time).
+-- it at (applies_at, seq 0) in rating order, `applies_at` being where rating
+-- order was open when it was imported (the earliest open season's start, or
+-- the earliest time).
 CREATE TABLE opening_balances (
     ladder_id  integer NOT NULL REFERENCES ladders (id),
     player_id  uuid NOT NULL REFERENCES players (id),
