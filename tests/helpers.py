@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 
 def create_player(client, headers, handle: str, **extra) -> dict:
@@ -35,11 +36,23 @@ SPEC_RULES = {
 }
 
 
-def spec_replay(matches, rules: dict | None = None) -> dict[str, tuple[float, int]]:
+def spec_replay(
+    matches,
+    rules: dict | None = None,
+    *,
+    start: dict | None = None,
+    resets=(),
+    factor: float = 0.0,
+    until=None,
+) -> dict[str, tuple[float, int]]:
     """An independent implementation of the spec's rating rules, written from SPEC.md.
 
-    `matches` is an iterable of (player_a, player_b, score_a) in rating order; `rules`
-    overrides SPEC_RULES.
+    `matches` is an iterable of (player_a, player_b, score_a[, played_at]) in rating
+    order; `rules` overrides SPEC_RULES. `start`: the standings some players begin from
+    (opening balances; others begin as new players). `resets`: the instants of soft
+    resets by `factor`, each turning every standing into initial + (rating - initial)
+    × (1 - factor) before any match played at or after it (matches need their
+    played_at). `until`: the standings just before that instant.
     """
     r = {**SPEC_RULES, **(rules or {})}
     initial, gap = r["initial"], r["max_rating_gap"]
@@ -55,13 +68,27 @@ def spec_replay(matches, rules: dict | None = None) -> dict[str, tuple[float, in
             return r["k_provisional"]
         return r["k_established"] if rating < r["master_threshold"] else r["k_master"]
 
-    state: dict[str, tuple[float, int]] = {}
-    for a, b, s_a in matches:
+    state: dict[str, tuple[float, int]] = dict(start or {})
+    pending = sorted(resets)
+
+    def reset_before(moment) -> None:
+        while pending and pending[0] <= moment and (until is None or pending[0] < until):
+            pending.pop(0)
+            for player, (rating, games) in state.items():
+                state[player] = (initial + (rating - initial) * (1 - factor), games)
+
+    for a, b, s_a, *played_at in matches:
+        if played_at:
+            if until is not None and played_at[0] >= until:
+                break
+            reset_before(played_at[0])
         r_a, g_a = state.get(a, (initial, 0))
         r_b, g_b = state.get(b, (initial, 0))
         e_a, e_b = expected(r_a, r_b), expected(r_b, r_a)
         state[a] = (r_a + k(r_a, g_a) * (s_a - e_a), g_a + 1)
         state[b] = (r_b + k(r_b, g_b) * ((1 - s_a) - e_b), g_b + 1)
+    if pending:
+        reset_before(until or datetime.max.replace(tzinfo=UTC))
     return state
 
 
@@ -74,18 +101,24 @@ def stored_ratings(db, ladder: str = "default") -> dict[str, tuple[float, int]]:
     return {r["id"]: (r["rating"], r["games"]) for r in rows}
 
 
-def replay_of(db, ladder: str = "default", rules: dict | None = None):
+def replay_of(db, ladder: str = "default", rules: dict | None = None, **replay):
+    """`spec_replay` of the ladder's non-voided matches (`replay`: its keywords)."""
     matches = db.execute(
-        "SELECT player_a::text AS a, player_b::text AS b, score_a FROM matches m"
+        "SELECT player_a::text AS a, player_b::text AS b, score_a, played_at FROM matches m"
         " JOIN ladders l ON l.id = m.ladder_id WHERE l.slug = %s AND NOT voided"
         " ORDER BY played_at, seq",
         (ladder,),
     ).fetchall()
-    return spec_replay(((m["a"], m["b"], m["score_a"]) for m in matches), rules)
+    rows = ((m["a"], m["b"], m["score_a"], m["played_at"]) for m in matches)
+    return spec_replay(rows, rules, **replay)
 
 
-def assert_ratings_equal_replay(db, ladder: str = "default", rules: dict | None = None) -> None:
-    expected, stored = replay_of(db, ladder, rules), stored_ratings(db, ladder)
+def assert_ratings_equal_replay(
+    db, ladder: str = "default", rules: dict | None = None, **replay
+) -> None:
+    """Every standing of the ladder equals `replay_of` (< 1e-9, games exact), and its
+    latest history entry agrees with it."""
+    expected, stored = replay_of(db, ladder, rules, **replay), stored_ratings(db, ladder)
     initial = {**SPEC_RULES, **(rules or {})}["initial"]
     for player, (rating, games) in stored.items():
         want_rating, want_games = expected.get(player, (initial, 0))

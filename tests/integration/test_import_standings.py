@@ -11,7 +11,12 @@ import pytest
 
 from ladder import commands
 from ladder.errors import ImportRejected
-from tests.helpers import SPEC_RULES, create_player, record_match
+from tests.helpers import (
+    assert_ratings_equal_replay,
+    create_player,
+    record_match,
+    stored_ratings,
+)
 from tests.integration.conftest import drain
 from tests.integration.test_cli import one_line_error, shell  # noqa: F401 - a fixture
 from tests.integration.test_ladders import create_ladder
@@ -25,66 +30,10 @@ def standings_csv(players: int, seed: int = 5) -> str:
     return HEADER + "".join(rows)
 
 
-def balances_of(text: str) -> dict[str, tuple[float, int]]:
+def balances_of(db, text: str) -> dict[str, tuple[float, int]]:
+    """The file's balances by player id: where an independent replay starts them."""
     rows = [line.split(",") for line in text.splitlines()[1:]]
-    return {h.strip().lower(): (float(r), int(g)) for h, r, g in rows}
-
-
-def replay_from_balances(db, ladder: str, balances: dict, resets=(), factor: float = 0.0):
-    """An independent replay: each handle starts from its balance (others from the
-    initial rating), soft resets at `resets`, matches in (played_at, seq) order."""
-    r = SPEC_RULES
-    handle_of = {
-        row["id"]: row["handle"]
-        for row in db.execute("SELECT id::text AS id, handle FROM players").fetchall()
-    }
-    state = {h: balances[h] for h in balances}
-    matches = db.execute(
-        "SELECT player_a::text AS a, player_b::text AS b, score_a, played_at FROM matches m"
-        " JOIN ladders l ON l.id = m.ladder_id WHERE l.slug = %s AND NOT voided"
-        " ORDER BY played_at, seq",
-        (ladder,),
-    ).fetchall()
-    pending = sorted(resets)
-
-    def expected(own, other):
-        return 1 / (1 + 10 ** ((other - own) / 400))
-
-    def k(rating, games):
-        if games < r["provisional_games"]:
-            return r["k_provisional"]
-        return r["k_established"] if rating < r["master_threshold"] else r["k_master"]
-
-    def reset_through(moment):
-        while pending and pending[0] <= moment:
-            pending.pop(0)
-            for player, (rating, games) in state.items():
-                state[player] = (r["initial"] + (rating - r["initial"]) * (1 - factor), games)
-
-    for m in matches:
-        reset_through(m["played_at"])
-        a, b = handle_of[m["a"]], handle_of[m["b"]]
-        (r_a, g_a), (r_b, g_b) = (state.get(p, (r["initial"], 0)) for p in (a, b))
-        s_a = m["score_a"]
-        state[a] = (r_a + k(r_a, g_a) * (s_a - expected(r_a, r_b)), g_a + 1)
-        state[b] = (r_b + k(r_b, g_b) * ((1 - s_a) - expected(r_b, r_a)), g_b + 1)
-    reset_through(datetime.max.replace(tzinfo=UTC))
-    return state
-
-
-def assert_standings_equal(db, ladder: str, expected: dict) -> None:
-    stored = {
-        row["handle"]: (row["rating"], row["games"])
-        for row in db.execute(
-            "SELECT s.handle, s.rating, s.games FROM standings s JOIN ladders l"
-            " ON l.id = s.ladder_id WHERE l.slug = %s",
-            (ladder,),
-        ).fetchall()
-    }
-    assert set(stored) == set(expected)
-    for handle, (rating, games) in expected.items():
-        assert stored[handle][1] == games, handle
-        assert abs(stored[handle][0] - rating) < 1e-9, handle
+    return {player_id(db, h.strip().lower()): (float(r), int(g)) for h, r, g in rows}
 
 
 def import_standings(resources, text: str, ladder: str = "default"):
@@ -102,15 +51,15 @@ def test_balances_open_standings_that_matches_and_recalculations_start_from(
     api, jobs, queues, db, writer, admin
 ):
     text = standings_csv(12)
-    balances = balances_of(text)
     loaded = import_standings(jobs.resources, text)
     assert (loaded.rows, loaded.players_created, loaded.job_id) == (12, 12, None)
-    assert_standings_equal(db, "default", balances)
+    balances = balances_of(db, text)
+    assert stored_ratings(db) == balances
     first = player_id(db, "bal_0")
-    assert api.get(f"/v1/players/{first}").json()["rating"] == balances["bal_0"][0]
+    assert api.get(f"/v1/players/{first}").json()["rating"] == balances[first][0]
     history = api.get(f"/v1/ladders/default/players/{first}/ratings").json()["items"]
     assert [(e["reason"], e["match_id"], e["after"]) for e in history] == [
-        ("import", None, balances["bal_0"][0])
+        ("import", None, balances[first][0])
     ]
 
     # Live matches (some late) among balanced players and a newcomer.
@@ -126,14 +75,14 @@ def test_balances_open_standings_that_matches_and_recalculations_start_from(
         )
         assert response.status_code == 201, response.text
     drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
-    assert_standings_equal(db, "default", replay_from_balances(db, "default", balances))
+    assert_ratings_equal_replay(db, start=balances)
 
     # A full recalculation applies them again and changes nothing.
     job = api.post("/v1/admin/recalculations", headers=admin).json()["job_id"]
     drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
     result = api.get(f"/v1/admin/jobs/{job}", headers=admin).json()["result"]
     assert result["players_changed"] == 0
-    assert_standings_equal(db, "default", replay_from_balances(db, "default", balances))
+    assert_ratings_equal_replay(db, start=balances)
 
     # The same file again changes nothing.
     before = db.execute("SELECT count(*) AS n FROM rating_history").fetchone()["n"]
@@ -195,8 +144,8 @@ def test_a_soft_reset_already_written_applies_to_new_balances(api, jobs, queues,
     text = standings_csv(4)
     loaded = import_standings(jobs.resources, text, "resets")
     assert loaded.job_id is not None  # replayed, with the reset in place
-    expected = replay_from_balances(db, "resets", balances_of(text), [anchor], 0.25)
-    assert_standings_equal(db, "resets", expected)
+    balances = balances_of(db, text)
+    assert_ratings_equal_replay(db, "resets", start=balances, resets=[anchor], factor=0.25)
 
 
 def test_the_cli_imports_standings(shell, tmp_path, db):  # noqa: F811

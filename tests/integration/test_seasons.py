@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ladder import commands
-from tests.helpers import SPEC_RULES, create_player, record_match
+from tests.helpers import assert_ratings_equal_replay, create_player, record_match, replay_of
 from tests.integration.conftest import drain
 from tests.integration.test_ladders import create_ladder
 
@@ -22,47 +22,6 @@ def iso(moment: datetime) -> str:
 
 def ladder_id(db, slug: str) -> int:
     return db.execute("SELECT id FROM ladders WHERE slug = %s", (slug,)).fetchone()["id"]
-
-
-def replay_with_resets(db, slug: str, starts: list[datetime], factor: float, until=None):
-    """An independent replay from SPEC.md: every non-voided match in (played_at, seq)
-    order, and at each season start (before any match at or after it) every standing
-    becomes initial + (rating - initial) × (1 - factor). Returns the standings as of
-    `until` (exclusive; None: everything)."""
-    matches = db.execute(
-        "SELECT player_a::text AS a, player_b::text AS b, score_a, played_at FROM matches m"
-        " JOIN ladders l ON l.id = m.ladder_id WHERE l.slug = %s AND NOT voided"
-        " ORDER BY played_at, seq",
-        (slug,),
-    ).fetchall()
-    r = SPEC_RULES
-    state: dict[str, tuple[float, int]] = {}
-    pending = sorted(starts)
-
-    def expected(own, other):
-        return 1 / (1 + 10 ** ((other - own) / 400))
-
-    def k(rating, games):
-        if games < r["provisional_games"]:
-            return r["k_provisional"]
-        return r["k_established"] if rating < r["master_threshold"] else r["k_master"]
-
-    def reset_before(moment):
-        while pending and pending[0] <= moment and (until is None or pending[0] < until):
-            pending.pop(0)
-            for player, (rating, games) in state.items():
-                state[player] = (r["initial"] + (rating - r["initial"]) * (1 - factor), games)
-
-    for m in matches:
-        if until is not None and m["played_at"] >= until:
-            break
-        reset_before(m["played_at"])
-        (r_a, g_a), (r_b, g_b) = (state.get(p, (r["initial"], 0)) for p in (m["a"], m["b"]))
-        s_a = m["score_a"]
-        state[m["a"]] = (r_a + k(r_a, g_a) * (s_a - expected(r_a, r_b)), g_a + 1)
-        state[m["b"]] = (r_b + k(r_b, g_b) * ((1 - s_a) - expected(r_b, r_a)), g_b + 1)
-    reset_before(until or datetime.max.replace(tzinfo=UTC))
-    return state
 
 
 def board_of(state: dict, handles: dict, min_games: int) -> list[str]:
@@ -143,21 +102,10 @@ def test_weekly_seasons_with_a_soft_reset_equal_a_replay_across_three_boundaries
     settle()
     assert {r["status"] for r in db.execute("SELECT status FROM jobs")} == {"succeeded"}
 
-    expected = replay_with_resets(db, "weekly", starts, 0.5)
-    stored = {
-        r["id"]: (r["rating"], r["games"])
-        for r in db.execute(
-            "SELECT player_id::text AS id, rating, games FROM standings WHERE ladder_id = %s",
-            (lid,),
-        )
-    }
-    assert set(stored) == set(expected)
-    for player, (rating, games) in expected.items():
-        assert stored[player][1] == games
-        assert abs(stored[player][0] - rating) < 1e-9, player
+    assert_ratings_equal_replay(db, "weekly", resets=starts, factor=0.5)
 
     for season in (1, 2, 3):
-        as_of_end = replay_with_resets(db, "weekly", starts, 0.5, until=ends[season - 1])
+        as_of_end = replay_of(db, "weekly", resets=starts, factor=0.5, until=ends[season - 1])
         board = board_of(as_of_end, handles, min_games=2)
         page = api.get(f"/v1/ladders/weekly/seasons/{season}/standings?limit=200").json()
         assert [item["player_id"] for item in page["items"]] == board
@@ -273,14 +221,7 @@ def test_a_reset_missed_before_a_later_season_is_written_with_it(
     drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
     commands.tick_seasons(jobs.resources)
     drain(jobs, queues["LADDER_JOBS_QUEUE_URL"])
-    expected = replay_with_resets(db, "missed", [anchor, anchor + 7 * DAY], 0.5)
-    for player, (rating, games) in expected.items():
-        row = db.execute(
-            "SELECT rating, games FROM standings WHERE player_id = %s AND ladder_id = %s",
-            (player, ladder_id(db, "missed")),
-        ).fetchone()
-        assert row["games"] == games
-        assert abs(row["rating"] - rating) < 1e-9
+    assert_ratings_equal_replay(db, "missed", resets=[anchor, anchor + 7 * DAY], factor=0.5)
 
 
 def test_importing_into_a_closed_season_is_rejected_naming_the_line(api, jobs, db, writer, admin):
