@@ -31,7 +31,6 @@ from ladder.ladders import (
     NewLadder,
     find_ladder,
     insert_ladder,
-    ladder_by_id,
     update_ladder,
 )
 from ladder.leaderboard import invalidate_leaderboard
@@ -252,12 +251,9 @@ def run_recalculation(
 
 def close_seasons(res: Resources, ladder_id: int, now: datetime | None = None) -> list[int]:
     """Close every season of a ladder whose grace has passed (at `now`, default the
-    database's clock); returns their numbers, and drops the ladder's cached board."""
-    closed = seasons.close_due(res.db, ladder_id, now)
-    if closed:
-        slug = res.db.run(lambda conn: ladder_by_id(conn, ladder_id).slug)
-        invalidate_leaderboard(res.cache, slug)
-    return closed
+    database's clock); returns their numbers. The live board is untouched: a close
+    changes no standing."""
+    return seasons.close_due(res.db, ladder_id, now)
 
 
 def tick_seasons(res: Resources, now: datetime | None = None) -> list[UUID]:

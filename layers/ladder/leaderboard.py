@@ -9,7 +9,7 @@ staleness if a bump is lost while Redis is failing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import psycopg
 from pydantic import BaseModel, Field
@@ -92,11 +92,10 @@ def _query(
 
     def work(conn: psycopg.Connection) -> tuple[list[dict], int]:
         ladder = find_ladder(conn, slug)
-        days = ladder.board.inactive_after_days
         params = {
             "ladder": ladder.id,
             "min_games": ladder.board.min_games,
-            "active_since": None if days is None else datetime.now(UTC) - timedelta(days=days),
+            "active_since": ladder.board.active_since(datetime.now(UTC)),
             "provisional_games": ladder.rules.provisional_games,
             "limit": limit + 1,
             "r": after.rating if after else None,

@@ -101,7 +101,8 @@ def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:
     """In the caller's transaction, void a match and schedule the recalculation that
     removes it; returns the job id."""
     row = conn.execute(
-        "SELECT m.played_at, m.seq, m.player_a, m.player_b, m.voided, m.ladder_id, l.slug"
+        "SELECT m.played_at, m.seq, m.player_a, m.player_b, m.voided, m.ladder_id, l.slug,"
+        " l.seasons IS NOT NULL AS seasoned"
         " FROM matches m JOIN ladders l ON l.id = m.ladder_id WHERE m.id = %s FOR UPDATE OF m",
         (match_id,),
     ).fetchone()
@@ -109,14 +110,8 @@ def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:
         raise NotFound(f"no match with id {match_id}")
     if row["voided"]:
         raise Conflict(f"match {match_id} is already voided")
-    # As a match's writer does: a season's close waits for this, or this for it.
-    conn.execute("LOCK TABLE standings IN ROW EXCLUSIVE MODE")
-    row["now"] = conn.execute("SELECT clock_timestamp() AS now").fetchone()["now"]
-    seasons = ladder_by_id(conn, row["ladder_id"]).seasons
-    if seasons is not None:
-        season = seasons.number_at(row["played_at"])
-        if seasons.closed(season, row["now"]):
-            raise Conflict(f"match {match_id} was played in season {season}, which has closed")
+    if row["seasoned"]:
+        _refuse_void_in_closed_season(conn, row["ladder_id"], match_id, row["played_at"])
     conn.execute("UPDATE matches SET voided = true, voided_at = now() WHERE id = %s", (match_id,))
     job_id = schedule_recalculation(
         conn, ladder_id=row["ladder_id"], from_played_at=row["played_at"], from_seq=row["seq"]
@@ -133,6 +128,19 @@ def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:
         },
     )
     return job_id
+
+
+def _refuse_void_in_closed_season(
+    conn: psycopg.Connection, ladder_id: int, match_id: UUID, played_at: datetime
+) -> None:
+    # As a match's writer does, under the lock a season's close takes turns with, and
+    # with the seasons read after it.
+    conn.execute("LOCK TABLE standings IN ROW EXCLUSIVE MODE")
+    now = conn.execute("SELECT clock_timestamp() AS now").fetchone()["now"]
+    seasons = ladder_by_id(conn, ladder_id).seasons
+    season = None if seasons is None else seasons.number_at(played_at)
+    if seasons is not None and seasons.closed(season, now):
+        raise Conflict(f"match {match_id} was played in season {season}, which has closed")
 
 
 def _rate_and_store(
@@ -236,6 +244,8 @@ def _season_order(
     there, is rated at once and replayed with the reset in place.
     """
     seasons = ladder_by_id(conn, ladder.id).seasons
+    if seasons is None:  # removed by a PATCH since the ladder was read
+        return None
     season = seasons.number_at(played_at)
     if seasons.closed(season, now):
         raise SeasonClosed(

@@ -6,7 +6,7 @@ One model per fact, so a `match.recorded` event carries exactly what
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, Literal, TypeVar
 from uuid import UUID
 
@@ -129,6 +129,12 @@ class BoardPolicy(BaseModel):
         le=3650,
         description="Unranked after this many days without a match in the ladder (null: never).",
     )
+
+    def active_since(self, at: datetime) -> datetime | None:
+        """Whoever last played before this is off the board at `at` (None: nobody)."""
+        if self.inactive_after_days is None:
+            return None
+        return at - timedelta(days=self.inactive_after_days)
 
 
 class SeasonSchedule(BaseModel):

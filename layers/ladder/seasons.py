@@ -18,7 +18,7 @@ freezes a season's final standings, and reading them back.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 import psycopg
@@ -36,9 +36,7 @@ from ladder.models import Page, Season, SeasonStanding
 from ladder.observability import MetricUnit, logger, metrics
 from ladder.pagination import Keyset
 from ladder.ratings.recalculation import Point, standings_before
-from ladder.season_calendar import SeasonState
-
-BOARD_ORDER = lambda item: (-item[1][0], -item[1][1], item[2])  # noqa: E731
+from ladder.season_calendar import SeasonState, copy_text
 
 
 def tick(db: Database, now: datetime | None = None) -> list[UUID]:
@@ -161,33 +159,30 @@ def _freeze(
     handles: dict[str, str],
 ) -> int:
     end, board, rules = seasons.end(number), ladder.board, ladder.rules
-    active_since = (
-        None
-        if board.inactive_after_days is None
-        else (end - timedelta(days=board.inactive_after_days)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    )
-    items = [(player, standing, handles[player]) for player, standing in final.items()]
-    on_board = sorted(
+    # The board policy as the live board applies it (`ladder.leaderboard.RANKED`), at
+    # the end instant; last played_at is COPY text, so the bound is too.
+    since = board.active_since(end)
+    since = None if since is None else copy_text(since)
+    ranked = sorted(
         (
-            item
-            for item in items
-            if item[1][1] >= board.min_games
-            and (active_since is None or (item[1][2] or "") >= active_since)
+            player
+            for player, (_, games, last) in final.items()
+            if games >= board.min_games and (since is None or (last or "") >= since)
         ),
-        key=BOARD_ORDER,
+        key=lambda player: (-final[player][0], -final[player][1], handles[player]),
     )
-    ranks = {item[0]: rank for rank, item in enumerate(on_board, start=1)}
-    size = len(on_board)
+    ranks = {player: rank for rank, player in enumerate(ranked, start=1)}
+    size = len(ranked)
     conn.execute(
         "INSERT INTO seasons (ladder_id, number, starts_at, ends_at, players, ranked)"
         " VALUES (%s, %s, %s, %s, %s, %s)",
-        (ladder.id, number, seasons.start(number), end, len(items), size),
+        (ladder.id, number, seasons.start(number), end, len(final), size),
     )
     with conn.cursor().copy(
         "COPY season_standings (ladder_id, season, player_id, handle, rating, games,"
         " last_played_at, rank, percentile, provisional) FROM STDIN"
     ) as copy:
-        for player, (rating, games, last), handle in items:
+        for player, (rating, games, last) in final.items():
             rank = ranks.get(player)
             percentile = None if rank is None else 100 * (size - rank) / size
             copy.write_row(
@@ -195,7 +190,7 @@ def _freeze(
                     ladder.id,
                     number,
                     player,
-                    handle,
+                    handles[player],
                     rating,
                     games,
                     last,
@@ -212,7 +207,7 @@ def _freeze(
             season=number,
             starts_at=seasons.start(number),
             ends_at=end,
-            players=len(items),
+            players=len(final),
             ranked=size,
         ),
     )

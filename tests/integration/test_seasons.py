@@ -191,8 +191,12 @@ def test_the_schedule_closes_due_seasons_through_the_job_queue_once(
             "SELECT topics FROM event_outbox WHERE type = 'season.closed' LIMIT 1"
         ).fetchone()["topics"]
     )
-    # Late: the same close run again changes nothing.
+    # Run again, the close leaves what it froze as it was (season 4 may close meanwhile).
+    frozen = "SELECT * FROM seasons WHERE number < 4 ORDER BY number"
+    before = db.execute(frozen).fetchall()
+    assert len(before) == 4
     assert commands.close_seasons(jobs.resources, ladder_id(db, "minutely")) in ([], [4])
+    assert db.execute(frozen).fetchall() == before
 
 
 def soft_ladder(api, admin, slug: str, anchor: datetime, **extra) -> None:
@@ -271,3 +275,29 @@ def test_seasons_at_the_edges_of_the_calendar_answer_4xx_never_5xx(api, jobs, db
     assert api.get("/v1/ladders/daily/seasons/0/standings").status_code == 404  # not closed yet
     commands.close_seasons(jobs.resources, ladder_id(db, "daily"))
     assert api.get("/v1/ladders/daily/seasons/0/standings").status_code == 200
+
+
+def test_a_frozen_board_applies_inactivity_as_of_the_season_end(api, jobs, db, writer, admin):
+    now = datetime.now(UTC).replace(microsecond=0)
+    anchor = now - 9 * DAY
+    seasons = {"every": "P7D", "anchor": iso(anchor), "grace_seconds": 3 * 86400}
+    create_ladder(api, admin, "idle", board={"inactive_after_days": 2}, seasons=seasons)
+    ids = [create_player(api, writer, f"idle_{i}")["id"] for i in range(4)]
+    for a, b, day in ((0, 1, 1), (2, 3, 6)):  # 0 and 1 last play 6 days before the end
+        at = iso(anchor + day * DAY)
+        assert (
+            record_match(api, writer, ids[a], ids[b], 1.0, played_at=at, ladder="idle").status_code
+            == 201
+        )
+    closes_at = anchor + 10 * DAY  # season 1's end + grace
+    assert commands.close_seasons(jobs.resources, ladder_id(db, "idle"), now=closes_at) == [0, 1]
+    ranks = {
+        str(row["player_id"]): row["rank"]
+        for row in db.execute("SELECT player_id, rank FROM season_standings WHERE season = 1")
+    }
+    assert ranks == {ids[0]: None, ids[1]: None, ids[2]: 1, ids[3]: 2}
+    page = api.get("/v1/ladders/idle/seasons/1/standings").json()["items"]
+    assert [(item["player_id"], item["percentile"]) for item in page] == [
+        (ids[2], 50.0),
+        (ids[3], 0.0),
+    ]
