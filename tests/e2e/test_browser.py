@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import threading
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -45,6 +46,22 @@ def require_browser():
         pytest.skip(reason)
 
 
+@contextmanager
+def live_page(url: str):
+    """Chromium on `url`, once its stream is live."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            expect(page.locator("body")).to_have_attribute("data-stream", "live")
+            yield page
+        finally:
+            browser.close()
+
+
 @pytest.fixture
 def api_server(resources):
     port = free_port()
@@ -67,7 +84,7 @@ def api_server(resources):
 
 def test_the_page_shows_matches_live_and_survives_a_stream_restart(settings, api_server):
     require_browser()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     writer = bearer("ladder:write")
     api = httpx.Client(base_url=api_server, headers=writer)
@@ -88,13 +105,8 @@ def test_the_page_shows_matches_live_and_survives_a_stream_restart(settings, api
 
     env = {"LADDER_PUBLIC_API_URL": api_server}
     stream = StreamServer(settings, **env).start()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{stream.url}/")
-            expect(page.locator("body")).to_have_attribute("data-stream", "live")
-
+    try:
+        with live_page(f"{stream.url}/") as page:
             record("first")
             expect(page.locator(f'li[data-match="{recorded[0]}"]')).to_be_visible()
             expect(page.locator("#board tr")).to_have_count(2)
@@ -112,14 +124,13 @@ def test_the_page_shows_matches_live_and_survives_a_stream_restart(settings, api
             assert seen == recorded  # every match once, in order, none missing
             board = page.locator("#board tr td:nth-child(2)").all_inner_texts()
             assert board == ["browser_a", "browser_b"]
-        finally:
-            browser.close()
-            stream.stop()
+    finally:
+        stream.stop()
 
 
 def test_the_ladder_picker_shows_one_ladder_live(settings, api_server):
     require_browser()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     api = httpx.Client(base_url=api_server, headers=bearer("ladder:write", "ladder:admin"))
     assert api.post("/v1/ladders", json={"slug": "arena", "name": "Arena"}).status_code == 201
@@ -139,12 +150,8 @@ def test_the_ladder_picker_shows_one_ladder_live(settings, api_server):
 
     record(0, 1, "arena", "arena-1")
     stream = StreamServer(settings, LADDER_PUBLIC_API_URL=api_server).start()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{stream.url}/?ladder=arena")
-            expect(page.locator("body")).to_have_attribute("data-stream", "live")
+    try:
+        with live_page(f"{stream.url}/?ladder=arena") as page:
             expect(page.locator("#ladder option")).to_have_count(2)
             expect(page.locator("#ladder")).to_have_value("arena")
             expect(page.locator("#board tr")).to_have_count(2)
@@ -162,6 +169,5 @@ def test_the_ladder_picker_shows_one_ladder_live(settings, api_server):
             page.select_option("#ladder", "default")
             expect(page).to_have_url(f"{stream.url}/?ladder=default")
             expect(page.locator("#board tr td:nth-child(2)")).to_have_text(["pick_b", "pick_c"])
-        finally:
-            browser.close()
-            stream.stop()
+    finally:
+        stream.stop()

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from ladder.errors import BadRequest, LadderError
 from ladder.leaderboard import LeaderboardCursor
 from ladder.matches import MatchCursor
+from ladder.models import RulesChange
 from ladder.pagination import decode_cursor, encode_cursor
 from ladder.problems import ERROR_TYPES, PROBLEM_TYPES
 from ladder_stream.sse import parse_last_event_id
@@ -211,15 +212,8 @@ def test_any_last_event_id_is_an_id_or_a_bad_request(header, query):
     assert parsed is None or str(parsed) == raw.lstrip("0") or (parsed == 0 and set(raw) == {"0"})
 
 
-RULE_NAMES = [
-    "initial",
-    "provisional_games",
-    "k_provisional",
-    "k_established",
-    "master_threshold",
-    "k_master",
-    "max_rating_gap",
-]
+# The names a rules change may use: any other key must be refused.
+RULE_NAMES = list(RulesChange.model_fields)
 
 
 @settings(max_examples=400, deadline=None)
@@ -228,7 +222,6 @@ def test_any_rules_change_is_valid_rules_or_a_422(change):
     from pydantic import ValidationError
 
     from ladder.ladders import merged_rules
-    from ladder.models import RulesChange
     from ladder.ratings.elo import RatingRules
 
     try:
