@@ -196,6 +196,49 @@ def test_the_sweeper_publishes_what_no_relay_did(deployment, played):
     assert result["published"] > 0  # no stream service ran yet: every event was pending
 
 
+def test_the_sweeper_queues_season_closes_that_the_worker_runs(deployment, worked):
+    """A ladder whose seasons 0-4 are past their grace: the scheduled sweeper queues one
+    `season.close`, and the worker (pool of one) freezes them, in order."""
+    operator = {"Authorization": f"Bearer {deployment.issuer.token(OPERATOR, 'ladder/admin')}"}
+    anchor = datetime.now(UTC) - timedelta(minutes=4, seconds=30)
+    seasons = {"every": "PT1M", "anchor": anchor.isoformat(), "grace_seconds": 0}
+    created = deployment.invoke(
+        API,
+        rest_event(
+            "POST",
+            "/v1/ladders",
+            body={"slug": "dep-seasons", "name": "Seasons", "seasons": seasons},
+            headers=operator,
+        ),
+    )
+    assert created.responses[0]["statusCode"] == 201, created.responses[0]
+    swept = deployment.invoke(SWEEPER, SCHEDULED)
+    deployment.check_limits(SWEEPER, swept)
+    assert swept.responses[0]["season_jobs"] == 1
+
+    sqs = boto3.client("sqs", endpoint_url=deployment.local.aws_endpoint)
+    queue = deployment.local.resources["LADDER_JOBS_QUEUE_URL"]
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    (message,) = messages["Messages"]
+    assert json.loads(message["Body"])["type"] == "season.close"
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    invocation = deployment.invoke(JOBS, sqs_event([message], arn, "us-east-1"))
+    deployment.check_limits(JOBS, invocation)
+    assert invocation.responses[0] == {"batchItemFailures": []}
+    with deployment.superuser() as conn:
+        closed = [
+            row["number"]
+            for row in conn.execute(
+                "SELECT number FROM seasons s JOIN ladders l ON l.id = s.ladder_id"
+                " WHERE l.slug = 'dep-seasons' ORDER BY number"
+            )
+        ]
+    assert closed[:5] == [0, 1, 2, 3, 4]  # a slow run may also close season 5
+    assert closed == list(range(len(closed)))
+
+
 def dockerfile_command() -> list[str]:
     """The image's CMD, which the task definition does not override."""
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
