@@ -20,7 +20,6 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import BinaryIO
 
 import psycopg
@@ -29,7 +28,7 @@ from ladder.errors import ImportRejected
 from ladder.events import write_event
 from ladder.imports import Loaded, csv_rows, ensure_players, find_import, valid_handle
 from ladder.jobs.store import schedule_recalculation
-from ladder.ladders import LadderRow, ladder_by_id
+from ladder.ladders import LadderRow, seasons_now
 from ladder.ratings.recalculation import MAX_PLAYERS_IN_EVENT
 from ladder.times import EARLIEST
 
@@ -95,19 +94,6 @@ def _number(raw: str, kind: type, line: int, name: str, maximum: float):
     return value
 
 
-def _open_from(conn: psycopg.Connection, ladder: LadderRow) -> datetime:
-    """The first instant of the ladder's rating order that is still open: the start of
-    its earliest season not closed (by its grace or frozen; a close run late must not
-    find a balance inside its season), else the earliest time ladder accepts."""
-    if ladder.seasons is None:
-        return EARLIEST
-    now = conn.execute("SELECT clock_timestamp() AS now").fetchone()["now"]
-    number = ladder.seasons.next_to_close
-    while ladder.seasons.closed(number, now):
-        number += 1
-    return ladder.seasons.start(number) or EARLIEST
-
-
 def load_standings(conn: psycopg.Connection, ladder: LadderRow, rows: StandingRows) -> Loaded:
     """Store a validated file's balances, with their players, standings and history
     entries, in the caller's transaction (or find that it was imported before);
@@ -120,7 +106,7 @@ def load_standings(conn: psycopg.Connection, ladder: LadderRow, rows: StandingRo
     found = find_import(conn, ladder, rows.sha256, kind="standings")
     if found is not None:
         return found
-    ladder = ladder_by_id(conn, ladder.id)
+    seasons, now = seasons_now(conn, ladder.id)
     handles = list(rows.lines)
     taken = conn.execute(
         "SELECT handle FROM standings WHERE ladder_id = %s AND handle = ANY(%s)",
@@ -133,7 +119,9 @@ def load_standings(conn: psycopg.Connection, ladder: LadderRow, rows: StandingRo
             f" {ladder.slug!r}; an opening balance comes before a player's first match"
         )
     ids, created = ensure_players(conn, set(handles))
-    applies_at = _open_from(conn, ladder)
+    # The start of the earliest season not closed (by its grace or frozen: a close run
+    # late must not find a balance inside its season), else the earliest time.
+    applies_at = (seasons.start(seasons.first_open(now)) if seasons else None) or EARLIEST
     table = [
         (ids[handle], handle, rating, games)
         for handle, rating, games in zip(handles, rows.ratings, rows.games, strict=True)
@@ -158,7 +146,7 @@ def load_standings(conn: psycopg.Connection, ladder: LadderRow, rows: StandingRo
             ],
         )
     job_id = None
-    written = ladder.seasons.reset_through if ladder.seasons else None
+    written = seasons.reset_through if seasons else None
     if written is not None and written >= applies_at:
         # A reset already in history applies to these standings too: replayed in place.
         job_id = schedule_recalculation(

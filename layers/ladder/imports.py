@@ -30,7 +30,7 @@ from psycopg.rows import tuple_row
 from ladder.errors import ImportRejected
 from ladder.events import write_events
 from ladder.jobs.store import schedule_recalculation
-from ladder.ladders import LadderRow, ladder_by_id
+from ladder.ladders import LadderRow, seasons_now
 from ladder.players import DEFAULT_INITIAL
 from ladder.text import HANDLE_PATTERN
 from ladder.times import EARLIEST, LATEST, RFC3339
@@ -200,15 +200,10 @@ def reserve_seqs(conn: psycopg.Connection, count: int) -> int:
 
 def _refuse_closed_seasons(conn: psycopg.Connection, ladder: LadderRow, rows: MatchRows) -> None:
     """A row played in a closed season rejects the file, as the API refuses such a
-    match. Seasons close in time order, so the earliest row decides. Checked under a
-    lock a season's close waits for (and takes turns with), so none closes meanwhile."""
-    conn.execute("LOCK TABLE standings IN ROW EXCLUSIVE MODE")
-    seasons = ladder_by_id(conn, ladder.id).seasons
-    if seasons is None or rows.earliest is None:
-        return
-    now = conn.execute("SELECT clock_timestamp() AS now").fetchone()["now"]
-    season = seasons.number_at(rows.earliest)
-    if seasons.closed(season, now):
+    match. Seasons close in time order, so the earliest row decides."""
+    seasons, now = seasons_now(conn, ladder.id)
+    season = seasons.closed_season(rows.earliest, now) if seasons else None
+    if season is not None:
         raise ImportRejected(
             f"line {rows.earliest_line}: played_at {rows.earliest.isoformat()} is in season"
             f" {season} of ladder {ladder.slug!r}, which has closed"

@@ -141,6 +141,18 @@ def ladder_by_id(conn: psycopg.Connection, ladder_id: int) -> LadderRow:
     return _row(row)
 
 
+def seasons_now(conn: psycopg.Connection, ladder_id: int) -> tuple[SeasonState | None, datetime]:
+    """The ladder's season state and the database's clock, read under the lock every
+    writer of standings holds, which a season's close takes turns with: a write
+    checking its season here cannot miss a close, and a close cannot miss it."""
+    conn.execute("LOCK TABLE standings IN ROW EXCLUSIVE MODE")
+    row = conn.execute(
+        f"SELECT {LADDER_COLUMNS}, clock_timestamp() AS now FROM ladders WHERE id = %s",
+        (ladder_id,),
+    ).fetchone()
+    return _season_state(row), row["now"]
+
+
 def get_ladder(db: Database, slug: str) -> Ladder:
     return _ladder(db.run(lambda conn: _select(conn, slug)))
 

@@ -14,7 +14,7 @@ from ladder.db import Database
 from ladder.errors import Conflict, NotFound, SeasonClosed, Unprocessable
 from ladder.events import write_event
 from ladder.jobs.store import schedule_recalculation
-from ladder.ladders import DEFAULT_LADDER, LadderRow, find_ladder, ladder_by_id
+from ladder.ladders import DEFAULT_LADDER, LadderRow, find_ladder, ladder_by_id, seasons_now
 from ladder.models import Match, Page, RatingHistoryEntry
 from ladder.pagination import Keyset
 from ladder.ratings.elo import VALID_SCORES, Standing, rate
@@ -133,13 +133,9 @@ def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:
 def _refuse_void_in_closed_season(
     conn: psycopg.Connection, ladder_id: int, match_id: UUID, played_at: datetime
 ) -> None:
-    # As a match's writer does, under the lock a season's close takes turns with, and
-    # with the seasons read after it.
-    conn.execute("LOCK TABLE standings IN ROW EXCLUSIVE MODE")
-    now = conn.execute("SELECT clock_timestamp() AS now").fetchone()["now"]
-    seasons = ladder_by_id(conn, ladder_id).seasons
-    season = None if seasons is None else seasons.number_at(played_at)
-    if seasons is not None and seasons.closed(season, now):
+    seasons, now = seasons_now(conn, ladder_id)
+    season = seasons.closed_season(played_at, now) if seasons else None
+    if season is not None:
         raise Conflict(f"match {match_id} was played in season {season}, which has closed")
 
 
@@ -246,8 +242,8 @@ def _season_order(
     seasons = ladder_by_id(conn, ladder.id).seasons
     if seasons is None:  # removed by a PATCH since the ladder was read
         return None
-    season = seasons.number_at(played_at)
-    if seasons.closed(season, now):
+    season = seasons.closed_season(played_at, now)
+    if season is not None:
         raise SeasonClosed(
             f"played_at {played_at.isoformat()} is in season {season} of ladder"
             f" {ladder.slug!r}, which has closed"

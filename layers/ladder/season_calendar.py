@@ -68,6 +68,19 @@ class SeasonState:
         frozen = self.frozen is not None and number <= self.frozen
         return frozen or self.closes_at(number) <= now
 
+    def closed_season(self, moment: datetime, now: datetime) -> int | None:
+        """The number of the season `moment` falls in if it has closed at `now`, else
+        None: what a write into that season is refused for."""
+        number = self.number_at(moment)
+        return number if self.closed(number, now) else None
+
+    def first_open(self, now: datetime) -> int:
+        """The earliest season not closed at `now`."""
+        number = self.next_to_close
+        while self.closed(number, now):
+            number += 1
+        return number
+
     @property
     def next_to_close(self) -> int:
         return 0 if self.frozen is None else self.frozen + 1

@@ -67,6 +67,10 @@ def test_season_numbers_starts_and_closes():
     assert state.end(1) == state.start(2) == datetime(2026, 1, 12, tzinfo=UTC)
     assert not state.closed(1, datetime(2026, 1, 12, 0, 59, tzinfo=UTC))
     assert state.closed(1, datetime(2026, 1, 12, 1, tzinfo=UTC))
+    late = datetime(2026, 1, 12, 1, tzinfo=UTC)
+    assert state.closed_season(datetime(2026, 1, 6, tzinfo=UTC), late) == 1
+    assert state.closed_season(datetime(2026, 1, 13, tzinfo=UTC), late) is None
+    assert state.first_open(late) == 2  # season 0 closed at the anchor + grace, 1 now
     assert SeasonState(schedule, frozen=1, reset_through=None).closed(
         1, datetime.min.replace(tzinfo=UTC)
     )

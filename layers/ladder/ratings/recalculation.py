@@ -111,7 +111,7 @@ class Replay:
     last_key: tuple[str, int] | None = None
     watermark: int = 0  # highest match seq the snapshot saw
     balances_seen: int = 0  # opening balances of the ladder in the snapshot (never deleted)
-    touched: set[str] = field(default_factory=set)  # players of the replayed matches
+    touched: set[str] = field(default_factory=set)  # players of the replayed entries
     # The replayed seqs in rating order, as `RANGE_DIGEST` hashes them.
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
 
@@ -203,8 +203,8 @@ def standings_before(
     conn: psycopg.Connection, ladder: LadderRow, start: Point, players: list[str] | None = None
 ) -> dict[str, list]:
     """Each player's (or each of `players`') standing in the ladder just before the start
-    point, as [rating, games, last played_at as COPY text]; a player with no match
-    before it is absent (they start at the initial rating).
+    point, as [rating, games, last played_at as COPY text]; a player with no history
+    entry before it is absent (they start at the initial rating).
 
     Read from the history since the last frozen season, on top of its frozen final
     standings when there is one: the cost is the open seasons', not all history's.
