@@ -20,8 +20,11 @@ def test_backup_then_restore_gives_identical_data(store, settings, populated, cr
     manifest = create_backup(settings.database_url, store)
     names = [t.name for t in manifest.tables]
     assert {"players", "matches", "rating_history", "event_outbox", "jobs"} <= set(names)
-    assert "recalc_history_staging" not in names  # unlogged scratch is not backed up
-    assert names.index("players") < names.index("matches") < names.index("rating_history")
+    assert "recalc_players_staging" not in names  # unlogged scratch is not backed up
+    # In foreign-key order: a table after those it references.
+    assert names.index("ladders") < names.index("matches")
+    assert names.index("players") < names.index("matches")
+    assert names.index("seasons") < names.index("season_standings")
     assert checksums_match(settings.database_url, manifest) == []
 
     target = create_database("restore")
@@ -81,12 +84,38 @@ def test_the_drill_restores_the_latest_backup_and_records_success(store, setting
     assert record["ok"] is True
     assert record["backup_id"] == manifest.id
     assert record["mismatched_tables"] == []
+    assert record["inconsistent_history"] == 0
     assert store.get_json(f"drills/{record['drill_at']}.json") == record
     with psycopg.connect(settings.database_url) as conn:
         leftovers = conn.execute(
             "SELECT count(*) FROM pg_database WHERE datname = %s", (record["scratch_database"],)
         ).fetchone()[0]
     assert leftovers == 0
+
+
+def test_the_drill_fails_a_backup_whose_history_disagrees_with_its_matches(
+    store, settings, populated
+):
+    # History has no foreign keys (migration 0011): the drill checks it set-wise.
+    with psycopg.connect(settings.database_url) as conn:
+        rows = conn.execute(
+            "SELECT h.player_id, h.match_id FROM rating_history h"
+            " JOIN matches m ON m.id = h.match_id ORDER BY m.seq LIMIT 2"
+        ).fetchall()
+        assert len(rows) == 2, "the populated database has a rated match"
+        stranger = conn.execute(
+            "SELECT id FROM players WHERE id NOT IN (%s, %s) LIMIT 1", [r[0] for r in rows]
+        ).fetchone()[0]
+        # One entry of the first match now names a player who did not play it.
+        conn.execute(
+            "UPDATE rating_history SET player_id = %s WHERE player_id = %s AND match_id = %s",
+            (stranger, *rows[0]),
+        )
+    create_backup(settings.database_url, store)
+    record = run_drill(settings.database_url, store)
+    assert record["ok"] is False
+    assert record["inconsistent_history"] == 1
+    assert record["mismatched_tables"] == []
 
 
 def test_a_failed_drill_is_recorded_not_raised(store, settings, populated):

@@ -60,7 +60,7 @@ def test_the_application_role_reads_and_writes_rows(roles_database):
         )
         conn.execute("UPDATE players SET display_name = 'S' WHERE handle = 'r_1'")
         assert conn.execute("SELECT nextval('match_seq')").fetchone()[0] >= 1
-        conn.execute("TRUNCATE recalc_history_staging")  # the recalculation's staging
+        conn.execute("TRUNCATE recalc_players_staging")  # the recalculation's staging
         conn.execute("LOCK TABLE standings IN EXCLUSIVE MODE")  # the recalculation's apply
         conn.rollback()
 

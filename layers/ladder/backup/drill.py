@@ -1,4 +1,5 @@
-"""The restore drill: restore the latest backup into a scratch database and prove it.
+"""The restore drill: restore the latest backup into a scratch database and prove it
+(every table's checksum, and rating history consistent with the matches).
 
 The result is a record (`drills/<timestamp>.json` in the bucket), a log line
 and a metric (`RestoreDrillSucceeded` 1 or 0) that an alarm watches.
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
+from ladder.backup.integrity import inconsistent_history
 from ladder.backup.manifest import list_backups
 from ladder.backup.restore import restore_backup
 from ladder.backup.store import Store
@@ -38,7 +40,8 @@ def run_drill(database_url: str, store: Store) -> dict:
             mismatched = checksums_match(target, manifest)
             record["tables"] = len(manifest.tables)
             record["mismatched_tables"] = mismatched
-            record["ok"] = not mismatched
+            record["inconsistent_history"] = inconsistent_history(target)
+            record["ok"] = not mismatched and not record["inconsistent_history"]
         finally:
             with psycopg.connect(database_conninfo(database_url), autocommit=True) as conn:
                 conn.execute(

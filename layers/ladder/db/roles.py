@@ -30,7 +30,7 @@ RELAY = "ladder_relay"
 ROLES = (OWNER, APP, RELAY)
 
 # Tables the recalculation empties with TRUNCATE before staging its results.
-TRUNCATED_BY_APP = ("recalc_history_staging", "recalc_players_staging")
+TRUNCATED_BY_APP = ("recalc_players_staging",)
 # The relay's whole reach: it reads the outbox and numbers and confirms rows, and may not
 # rewrite an event's type, topics or payload.
 RELAY_GRANTS = "GRANT SELECT, UPDATE (seq, published_at) ON event_outbox TO {role}"
