@@ -17,7 +17,6 @@ import csv
 import hashlib
 import io
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from psycopg.rows import tuple_row
 
 from ladder.errors import ImportRejected
 from ladder.events import write_events
+from ladder.ids import time_ordered_ids
 from ladder.jobs.store import schedule_recalculation
 from ladder.ladders import LadderRow, seasons_now
 from ladder.players import DEFAULT_INITIAL
@@ -37,6 +37,7 @@ from ladder.times import EARLIEST, LATEST, RFC3339
 
 MATCHES_HEADER = ["played_at", "player_a", "player_b", "score_a"]
 SCORES = {"1": 1.0, "1.0": 1.0, "0.5": 0.5, "0": 0.0, "0.0": 0.0}
+SCORE_TEXT = {raw: repr(score) for raw, score in SCORES.items()}  # as stored and hashed
 HANDLE = re.compile(HANDLE_PATTERN)
 # Rows per COPY write: large enough that the per-call cost vanishes.
 COPY_BATCH = 10_000
@@ -83,7 +84,7 @@ def csv_rows(
         total = max(1, text.count("\n"))
         for fields in reader:
             line = reader.line_num
-            if any(f.strip() for f in fields):  # not a blank line
+            if "".join(fields).strip():  # not a blank line (nor one of empty fields)
                 yield line, fields
             if line % 100_000 == 0:
                 report(line / total, f"validated {line:,} lines")
@@ -99,31 +100,39 @@ def read_matches(
     `latest`: no match may be played after it (the API's future-skew bound).
     """
     rows = MatchRows()
+    handles: dict[str, str] = {}  # raw → stored, for handles already found valid
     for line, fields in csv_rows(source, MATCHES_HEADER, report):
-        _add_match(rows, fields, line, latest)
+        _add_match(rows, fields, line, latest, handles)
     if not rows:
         raise ImportRejected("the file has no matches")
     return rows
 
 
-def _add_match(rows: MatchRows, fields: list[str], line: int, latest: datetime) -> None:
+def _add_match(
+    rows: MatchRows, fields: list[str], line: int, latest: datetime, handles: dict[str, str]
+) -> None:
     if len(fields) != len(MATCHES_HEADER):
         raise ImportRejected(f"line {line}: {len(fields)} fields, expected 4")
-    played, a, b, score = (f.strip() for f in fields)
+    played, a, b, score = fields[0].strip(), fields[1].strip(), fields[2].strip(), fields[3].strip()
     when = _time(played, line)
     if when > latest:
         raise ImportRejected(f"line {line}: played_at {played} is in the future")
-    a, b = valid_handle(a, line, "player_a"), valid_handle(b, line, "player_b")
+    # A file names each player many times: each handle is checked once.
+    a = handles.get(a) or handles.setdefault(a, valid_handle(a, line, "player_a"))
+    b = handles.get(b) or handles.setdefault(b, valid_handle(b, line, "player_b"))
     if a == b:
         raise ImportRejected(f"line {line}: a player cannot play themself ({a})")
     if score not in SCORES:
         raise ImportRejected(f"line {line}: score_a must be 1, 0.5 or 0, not {score!r}")
-    stored = (when.isoformat(), a, b, repr(SCORES[score]))
-    rows.digest.update(("\t".join(stored) + "\n").encode())
-    rows.played_at.append(stored[0])
+    # What isoformat() gives, without its cost, for the common whole-second UTC time.
+    whole_utc = len(played) == 20 and played[10] == "T" and played[19] == "Z"
+    at = played[:19] + "+00:00" if whole_utc else when.isoformat()
+    score = SCORE_TEXT[score]
+    rows.digest.update(f"{at}\t{a}\t{b}\t{score}\n".encode())
+    rows.played_at.append(at)
     rows.player_a.append(a)
     rows.player_b.append(b)
-    rows.score_a.append(stored[3])
+    rows.score_a.append(score)
     if rows.earliest is None or when < rows.earliest:
         rows.earliest, rows.earliest_line = when, line
 
@@ -227,11 +236,18 @@ def load_matches(
         "COPY matches (id, ladder_id, seq, played_at, player_a, player_b, score_a) FROM STDIN"
     ) as copy:
         batch = []
-        for index, (played, a, b, score) in enumerate(
-            zip(rows.played_at, rows.player_a, rows.player_b, rows.score_a, strict=True)
+        for index, (match_id, played, a, b, score) in enumerate(
+            zip(
+                time_ordered_ids(len(rows)),
+                rows.played_at,
+                rows.player_a,
+                rows.player_b,
+                rows.score_a,
+                strict=True,
+            )
         ):
             batch.append(
-                f"{uuid.uuid4()}\t{ladder.id}\t{first_seq + index}\t{played}"
+                f"{match_id}\t{ladder.id}\t{first_seq + index}\t{played}"
                 f"\t{ids[a]}\t{ids[b]}\t{score}\n"
             )
             if len(batch) == COPY_BATCH:

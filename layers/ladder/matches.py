@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import uuid
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -13,6 +12,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from ladder.db import Database
 from ladder.errors import Conflict, NotFound, SeasonClosed, Unprocessable
 from ladder.events import write_event
+from ladder.ids import time_ordered_id
 from ladder.jobs.store import schedule_recalculation
 from ladder.ladders import DEFAULT_LADDER, LadderRow, find_ladder, ladder_by_id, seasons_now
 from ladder.models import Match, Page, RatingHistoryEntry
@@ -168,7 +168,7 @@ def _rate_and_store(
         report.score_a,
         ladder.rules,
     )
-    match_id = uuid.uuid4()
+    match_id = time_ordered_id()
     conn.execute(
         "INSERT INTO matches (id, ladder_id, seq, played_at, player_a, player_b, score_a)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s)",
