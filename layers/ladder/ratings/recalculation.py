@@ -355,6 +355,7 @@ def _apply(
     # and none is in flight: every match that will ever carry a seq up to the
     # watermark has committed.
     conn.execute("LOCK TABLE standings IN EXCLUSIVE MODE")
+    locked = time.monotonic()
     query, params = _range(ladder.id, start, after_seq=replay.watermark)
     late = list(_copy_rows(conn, query, params))
     if (
@@ -421,6 +422,8 @@ def _apply(
         "matches": replay.matches,
         "history_rows": written,
         "players_changed": len(changed),
+        # How long writers waited, at most (to this point; the commit follows).
+        "locked_seconds": round(time.monotonic() - locked, 3),
     }
     write_event(
         conn,
@@ -499,9 +502,10 @@ def write_history(conn: psycopg.Connection, lines: list[str], no_match: list[str
     """COPY a replay's entries into rating history: match entries (`lines`) and entries
     without a match (`no_match`: resets and balances, with their reason).
 
-    Straight into the table, under the writers' lock: staging them first (outside
-    it) and copying them across under it cost 9 s more for 2,000,000 entries and
-    held the lock about as long (measured in `make bench`)."""
+    Straight into the table, under the writers' lock. Staging them first (outside
+    it) and copying them across under it cost 7-9 s more in all for 2,000,000
+    entries and held the lock for about 30 s instead of 35 s: the lock is this
+    design's cost until the apply stops taking it (see `locked_seconds`)."""
     for batch, names in ((lines, HISTORY_COLUMNS), (no_match, HISTORY_COLUMNS + ", reason")):
         if not batch:
             continue
