@@ -5,10 +5,11 @@ Ids that grow with time land at the right edge of the indexes keyed by them
 them: measured on a 1,000,000-match import, writing its 2,000,000 history
 entries took 26 s instead of 44 s with random (v4) ids.
 
-Written here: the standard library has `uuid7` only from Python 3.14 (Lambda
-runs 3.12), and an import needs a block of a million ascending ids, which
-RFC 9562 §6.2 method 2 makes one random draw (a random start in `rand_b`,
-counted up by one per id) rather than a million.
+Written here: the standard library has `uuid7` only from Python 3.14 (the
+Lambda runtime; the CLI that imports runs on 3.11 and up), and an import needs
+a block of a million ascending ids, which RFC 9562 §6.2 method 2 makes one
+random draw (a random start in `rand_b`, counted up by one per id) rather
+than a million.
 """
 
 from __future__ import annotations

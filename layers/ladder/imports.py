@@ -124,8 +124,11 @@ def _add_match(
         raise ImportRejected(f"line {line}: a player cannot play themself ({a})")
     if score not in SCORES:
         raise ImportRejected(f"line {line}: score_a must be 1, 0.5 or 0, not {score!r}")
-    # What isoformat() gives, without its cost, for the common whole-second UTC time.
-    whole_utc = len(played) == 20 and played[10] == "T" and played[19] == "Z"
+    # What isoformat() gives, without its cost, for the common whole-second UTC time
+    # (not hour 24, which Python 3.14 reads as the next day's midnight).
+    whole_utc = (
+        len(played) == 20 and played[10] == "T" and played[19] == "Z" and played[11:13] != "24"
+    )
     at = played[:19] + "+00:00" if whole_utc else when.isoformat()
     score = SCORE_TEXT[score]
     rows.digest.update(f"{at}\t{a}\t{b}\t{score}\n".encode())

@@ -218,6 +218,46 @@ def test_writes_during_a_recalculation_are_not_lost(resources, db, client, write
     assert_ratings_equal_replay(db)
 
 
+def test_an_apply_retried_on_a_new_connection_writes_its_late_tail_once(
+    resources, db, client, writer, database_url, monkeypatch
+):
+    """The connection dies in the apply after a late match was replayed on top (a
+    failover): `db.run` runs the apply again with the same replay, which must not hold
+    the first attempt's tail (its entries would be written twice)."""
+    from ladder.ratings import recalculation
+
+    ids = [create_player(client, writer, f"retry_{i}")["id"] for i in range(4)]
+    for i in range(20):
+        record_match(client, writer, ids[i % 4], ids[(i + 1) % 4], [0.0, 0.5, 1.0][i % 3])
+    job_id = uuid.uuid4()
+    db.execute(
+        "INSERT INTO jobs (id, type, status) VALUES (%s, 'elo.recalculate', 'running')", (job_id,)
+    )
+    attempts: list[int] = []
+    write_history = recalculation.write_history
+
+    def dying_on_the_first_attempt(conn, lines, no_match=()):
+        attempts.append(len(lines))
+        if len(attempts) == 1:
+            with psycopg.connect(database_url, autocommit=True) as killer:
+                killer.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        return write_history(conn, lines, no_match)
+
+    monkeypatch.setattr(recalculation, "write_history", dying_on_the_first_attempt)
+
+    def late_match(fraction: float) -> None:
+        if fraction == 0.6:  # after the snapshot: the apply replays it on top
+            assert record_match(client, writer, ids[0], ids[2], 0.0).status_code == 201
+
+    result = recalculation.recalculate(
+        resources.db, ladder_id=1, job_id=job_id, start=None, progress=late_match
+    )
+    assert attempts == [42, 42]  # 21 matches, two entries each, in both attempts
+    assert result["matches"] == 21
+    assert result["history_rows"] == 42
+    assert_ratings_equal_replay(db)
+
+
 def test_a_match_committed_after_the_snapshot_below_its_watermark_is_not_lost(
     resources, db, client, writer, database_url
 ):

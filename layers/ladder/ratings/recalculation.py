@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -370,20 +370,28 @@ def _apply(
         # correctness over speed).
         replay = _read_and_replay(conn, ladder, start)
     elif late:
+        # On copies: `db.run` calls this again with the same replay if the connection
+        # is lost, and that attempt must not find this one's tail already applied.
+        standings = {player: list(standing) for player, standing in replay.standings.items()}
         if start is not None:
             # A tail player the replay never met starts from the snapshot's standing, which
             # a match before the start recorded since (not late for them) made stale:
             # read theirs again, under the lock.
             newcomers = sorted({p for row in late for p in row[3:5]} - replay.touched)
             for player in newcomers:
-                replay.standings.pop(player, None)
-            replay.standings.update(standings_before(conn, ladder, start, newcomers))
+                standings.pop(player, None)
+            standings.update(standings_before(conn, ladder, start, newcomers))
         tail = Replay(
-            ladder.id, standings=replay.standings, matches=replay.matches, touched=replay.touched
+            ladder.id, standings=standings, matches=replay.matches, touched=set(replay.touched)
         )
         tail.apply(iter(late), rules)  # all after the last reset (checked above)
-        replay.history += tail.history
-        replay.matches = tail.matches
+        replay = replace(
+            replay,
+            standings=tail.standings,
+            touched=tail.touched,
+            matches=tail.matches,
+            history=replay.history + tail.history,
+        )
 
     # Not inside the COPY: one statement at a time.
     players = _players_to_write(conn, ladder.id, start, replay)
