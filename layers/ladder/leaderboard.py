@@ -10,14 +10,16 @@ staleness if a bump is lost while Redis is failing.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from uuid import UUID
 
 import psycopg
 from pydantic import BaseModel, Field
 
 from ladder.cache import Cache
 from ladder.db import Database
+from ladder.errors import BadRequest, NotFound
 from ladder.ladders import find_ladder
-from ladder.models import LeaderboardEntry, Page
+from ladder.models import LeaderboardEntry, LeaderboardPage
 from ladder.observability import MetricUnit, metrics
 from ladder.pagination import Keyset, encode_cursor
 from ladder.text import HANDLE_PATTERN
@@ -32,30 +34,48 @@ SERVED_METRICS = {
 
 
 class LeaderboardCursor(BaseModel):
-    """The last row of a page. Its rank is not in it: ranks come from the server, so a
-    forged cursor can move where a page starts, never what rank anyone is shown."""
+    """A position on the board: a page's last row (`next_cursor`), or its first with
+    `before` (`prev_cursor`: the page that ends just above it). Its rank is not in it:
+    ranks come from the server, so a forged cursor can move where a page starts, never
+    what rank anyone is shown."""
 
     rating: float = Field(allow_inf_nan=False)
     games: int = Field(ge=0, le=2**31 - 1)
     handle: str = Field(pattern=HANDLE_PATTERN)
+    before: bool = False
 
 
 LEADERBOARD = Keyset("leaderboard", LeaderboardCursor)
 
 
 def leaderboard_page(
-    db: Database, cache: Cache, *, ladder: str, limit: int, cursor: str | None, ttl: int
-) -> Page[LeaderboardEntry]:
-    after = LEADERBOARD.after(cursor)
+    db: Database,
+    cache: Cache,
+    *,
+    ladder: str,
+    limit: int,
+    cursor: str | None,
+    ttl: int,
+    around: UUID | None = None,
+) -> LeaderboardPage:
+    """A page of the board: from the top, after or before a cursor's position, or
+    centred on a player (`around`, which a cursor cannot accompany)."""
+    if around is not None and cursor is not None:
+        raise BadRequest("around and cursor are two ways to say where a page is: pass one")
+    position = LEADERBOARD.after(cursor)
     version = cache.get_int(version_key(ladder)) or 0
     # The page's key holds the cursor re-encoded: variants of one position share a page.
-    position = encode_cursor(LEADERBOARD.kind, after) if after else ""
-    page_key = f"leaderboard:{ladder}:v{version}:{limit}:{position}"
+    where = encode_cursor(LEADERBOARD.kind, position) if position else f"around:{around or ''}"
+    page_key = f"leaderboard:{ladder}:v{version}:{limit}:{where}"
     page, served = cache.get_or_compute(
-        page_key, ttl, lambda: _query(db, ladder, limit, after).model_dump(mode="json")
+        page_key,
+        ttl,
+        lambda: db.run(lambda conn: board_page(conn, ladder, limit, position, around)).model_dump(
+            mode="json"
+        ),
     )
     metrics.add_metric(name=SERVED_METRICS[served], unit=MetricUnit.Count, value=1)
-    return Page[LeaderboardEntry].model_validate(page)
+    return LeaderboardPage.model_validate(page)
 
 
 def invalidate_leaderboard(cache: Cache, ladder: str) -> None:
@@ -76,58 +96,115 @@ RANKED = (
     "ladder_id = %(ladder)s AND games > 0 AND games >= %(min_games)s"
     " AND (%(active_since)s::timestamptz IS NULL OR last_played_at >= %(active_since)s)"
 )
+# Where a row is relative to a position (%(r)s, %(g)s, %(h)s) in board order (rating
+# desc, games desc, handle asc). Mixed directions rule out a row comparison, so each is
+# spelled out, and each leads with a bound on rating alone: the index scan then starts
+# at the position instead of at the top of the board and filtering its way down.
+AFTER = (
+    "rating <= %(r)s AND (rating < %(r)s OR (rating = %(r)s AND"
+    " (games < %(g)s OR (games = %(g)s AND handle > %(h)s))))"
+)
+AT_OR_AFTER = AFTER.replace("handle > %(h)s", "handle >= %(h)s")
+BEFORE = (
+    "rating >= %(r)s AND (rating > %(r)s OR (rating = %(r)s AND"
+    " (games > %(g)s OR (games = %(g)s AND handle < %(h)s))))"
+)
+AT_OR_BEFORE = BEFORE.replace("handle < %(h)s", "handle <= %(h)s")
+DOWN = "ORDER BY rating DESC, games DESC, handle ASC"
+UP = "ORDER BY rating ASC, games ASC, handle DESC"
+ROW = "player_id, handle, rating, games, games < %(provisional_games)s AS provisional"
 
 
-def _query(
-    db: Database, slug: str, limit: int, after: LeaderboardCursor | None
-) -> Page[LeaderboardEntry]:
-    # Order: rating desc, games desc, handle asc. Mixed directions cannot use
-    # a row comparison, so the keyset condition is spelled out.
-    keyset = (
-        " AND (rating < %(r)s OR (rating = %(r)s AND"
-        " (games < %(g)s OR (games = %(g)s AND handle > %(h)s))))"
-        if after
-        else ""
+def board_page(
+    conn: psycopg.Connection,
+    slug: str,
+    limit: int,
+    position: LeaderboardCursor | None,
+    around: UUID | None,
+) -> LeaderboardPage:
+    """A page of the board from Postgres. Its rows cost O(limit) index reads from where
+    the page starts; the first row's rank is a count of the rows above it, O(rank)."""
+    ladder = find_ladder(conn, slug)
+    params = {
+        "ladder": ladder.id,
+        "min_games": ladder.board.min_games,
+        "active_since": ladder.board.active_since(datetime.now(UTC)),
+        "provisional_games": ladder.rules.provisional_games,
+    }
+    if around is not None:
+        position = _position_of(conn, params, around)
+        above = _rows(conn, params, BEFORE, UP, position, (limit - 1) // 2)[::-1]
+        below = _rows(conn, params, AT_OR_AFTER, DOWN, position, limit - len(above) + 1)
+        if len(below) < limit - len(above):  # near the bottom: a full page reaches higher
+            above = _rows(conn, params, BEFORE, UP, position, limit - len(below))[::-1]
+        rows, more_below = above + below, len(below) > limit - len(above)
+        first_rank = _count(conn, params, BEFORE, position) - len(above) + 1
+    elif position is not None and position.before:
+        above = _rows(conn, params, BEFORE, UP, position, limit + 1)[::-1]
+        rows = above[-limit:]
+        first_rank = _count(conn, params, BEFORE, position) - len(rows) + 1
+        more_below = bool(rows) and bool(_rows(conn, params, AFTER, DOWN, _key(rows[-1]), 1))
+    else:
+        rows = _rows(conn, params, AFTER if position else "", DOWN, position, limit + 1)
+        more_below = len(rows) > limit
+        first_rank = 1 + (_count(conn, params, AT_OR_BEFORE, position) if position else 0)
+    rows = rows[:limit]
+    items = [LeaderboardEntry(rank=first_rank + index, **row) for index, row in enumerate(rows)]
+    return LeaderboardPage(
+        items=items,
+        next_cursor=_cursor(items[-1]) if items and more_below else None,
+        prev_cursor=_cursor(items[0], before=True) if items and first_rank > 1 else None,
     )
 
-    def work(conn: psycopg.Connection) -> tuple[list[dict], int]:
-        ladder = find_ladder(conn, slug)
-        params = {
-            "ladder": ladder.id,
-            "min_games": ladder.board.min_games,
-            "active_since": ladder.board.active_since(datetime.now(UTC)),
-            "provisional_games": ladder.rules.provisional_games,
-            "limit": limit + 1,
-            "r": after.rating if after else None,
-            "g": after.games if after else None,
-            "h": after.handle if after else None,
-        }
-        rows = conn.execute(
-            "SELECT player_id, handle, rating, games,"
-            " games < %(provisional_games)s AS provisional"
-            f" FROM standings WHERE {RANKED}"
-            + keyset
-            + " ORDER BY rating DESC, games DESC, handle ASC LIMIT %(limit)s",
-            params,
-        ).fetchall()
-        return rows, (_players_up_to(conn, params) if after else 0)
 
-    rows, ahead = db.run(work)
-    return LEADERBOARD.page(
-        Page[LeaderboardEntry],
-        list(enumerate(rows)),
-        limit,
-        lambda numbered: LeaderboardEntry(rank=ahead + 1 + numbered[0], **numbered[1]),
-        lambda last: LeaderboardCursor(rating=last.rating, games=last.games, handle=last.handle),
-    )
+def _rows(
+    conn: psycopg.Connection,
+    params: dict,
+    condition: str,
+    order: str,
+    position: LeaderboardCursor | None,
+    limit: int,
+) -> list[dict]:
+    if limit <= 0:
+        return []
+    where = f" AND {condition}" if condition else ""
+    return conn.execute(
+        f"SELECT {ROW} FROM standings WHERE {RANKED}{where} {order} LIMIT %(limit)s",
+        {**params, **_at(position), "limit": limit},
+    ).fetchall()
 
 
-def _players_up_to(conn: psycopg.Connection, params: dict) -> int:
-    """How many ranked players come at or before the cursor's position (the rank of the
-    page's first row, less one). O(rank) with the board index; cached with the page."""
+def _count(
+    conn: psycopg.Connection, params: dict, condition: str, position: LeaderboardCursor
+) -> int:
+    return conn.execute(
+        f"SELECT count(*) AS n FROM standings WHERE {RANKED} AND {condition}",
+        {**params, **_at(position)},
+    ).fetchone()["n"]
+
+
+def _position_of(conn: psycopg.Connection, params: dict, player_id: UUID) -> LeaderboardCursor:
     row = conn.execute(
-        f"SELECT count(*) AS n FROM standings WHERE {RANKED} AND (rating > %(r)s OR"
-        " (rating = %(r)s AND (games > %(g)s OR (games = %(g)s AND handle <= %(h)s))))",
-        params,
+        f"SELECT rating, games, handle FROM standings WHERE {RANKED} AND player_id = %(player)s",
+        {**params, "player": player_id},
     ).fetchone()
-    return row["n"]
+    if row is None:
+        raise NotFound(f"player {player_id} is not on this ladder's board")
+    return LeaderboardCursor(**row)
+
+
+def _at(position: LeaderboardCursor | None) -> dict:
+    if position is None:
+        return {"r": None, "g": None, "h": None}
+    return {"r": position.rating, "g": position.games, "h": position.handle}
+
+
+def _key(row: dict) -> LeaderboardCursor:
+    return LeaderboardCursor(rating=row["rating"], games=row["games"], handle=row["handle"])
+
+
+def _cursor(entry: LeaderboardEntry, *, before: bool = False) -> str:
+    position = LeaderboardCursor(
+        rating=entry.rating, games=entry.games, handle=entry.handle, before=before
+    )
+    return encode_cursor(LEADERBOARD.kind, position)

@@ -80,6 +80,32 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = Field(None, description="Opaque; pass as `cursor` for the next page.")
 
 
+class LeaderboardPage(Page[LeaderboardEntry]):
+    """A page of a board; it can be walked both ways."""
+
+    prev_cursor: str | None = Field(
+        None, description="Opaque; pass as `cursor` for the page above (null on the first)."
+    )
+
+
+class PlayerStanding(BaseModel):
+    """A player's standing in one ladder."""
+
+    ladder: str
+    player_id: UUID
+    handle: str
+    rating: float
+    games: int
+    provisional: bool = Field(description="Fewer games than the ladder's provisional_games.")
+    on_board: bool = Field(description="Ranked under the ladder's board policy now.")
+    rank: int | None = Field(description="1-based position on the board; null off it.")
+    percentile: float | None = Field(
+        description="100 × (board size − rank) / board size; null off the board."
+    )
+    peak_rating: float = Field(description="The highest rating the player has held here.")
+    last_played_at: datetime | None
+
+
 class Rules(BaseModel):
     """A ladder's rating parameters (SPEC.md "Ratings") as stored and shown. Values are
     bounded where a client changes them (`RulesChange`), not here: a ladder the upgrade

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import ConfigDict
 
 from ladder import commands
@@ -24,13 +24,15 @@ from ladder.leaderboard import leaderboard_page
 from ladder.matches import list_player_matches, list_rating_history
 from ladder.models import (
     Ladder,
-    LeaderboardEntry,
+    LeaderboardPage,
     Match,
     Page,
+    PlayerStanding,
     RatingHistoryEntry,
     Season,
     SeasonStanding,
 )
+from ladder.rankings import player_standing
 from ladder.seasons import list_seasons, season_standings
 from ladder.text import SLUG_PATTERN
 
@@ -90,12 +92,33 @@ def patch_ladder(
     return written(commands.change_ladder(res, caller(principal, idempotency_key), slug, body))
 
 
-@router.get("/{slug}/leaderboard", summary="The ladder's ranked players, best first")
+@router.get(
+    "/{slug}/leaderboard",
+    summary="The ladder's ranked players, best first; or the page around one of them",
+    responses={404: {"description": "no such ladder, or `around` names a player off its board"}},
+)
 def get_ladder_leaderboard(
-    slug: Slug, res: ResourcesDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
-) -> Page[LeaderboardEntry]:
+    slug: Slug,
+    res: ResourcesDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    around: Annotated[
+        UUID | None, Query(description="A ranked player: the page is centred on them.")
+    ] = None,
+) -> LeaderboardPage:
     ttl = res.settings.leaderboard_cache_ttl
-    return leaderboard_page(res.db, res.cache, ladder=slug, limit=limit, cursor=cursor, ttl=ttl)
+    return leaderboard_page(
+        res.db, res.cache, ladder=slug, limit=limit, cursor=cursor, ttl=ttl, around=around
+    )
+
+
+@router.get(
+    "/{slug}/players/{player_id}",
+    summary="A player's standing in the ladder: rating, rank, percentile, peak",
+    responses={404: {"description": "no such ladder, or the player has no match in it"}},
+)
+def get_ladder_player(slug: Slug, player_id: UUID, res: ResourcesDep) -> PlayerStanding:
+    return player_standing(res.db, slug, player_id)
 
 
 @router.get("/{slug}/players/{player_id}/matches", summary="A player's matches in the ladder")

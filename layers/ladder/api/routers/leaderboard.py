@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from ladder.api.deps import ResourcesDep
 from ladder.api.routers.params import DEFAULT_LIMIT, Cursor, Limit
 from ladder.leaderboard import leaderboard_page
-from ladder.models import DEFAULT_LADDER, LeaderboardEntry, Page
+from ladder.models import DEFAULT_LADDER, LeaderboardPage
 
 router = APIRouter(prefix="/v1/leaderboard", tags=["leaderboard"])
 
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/leaderboard", tags=["leaderboard"])
 @router.get("", summary="Players with at least one game, best first")
 def get_leaderboard(
     res: ResourcesDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
-) -> Page[LeaderboardEntry]:
+) -> LeaderboardPage:
     ttl = res.settings.leaderboard_cache_ttl
     return leaderboard_page(
         res.db, res.cache, ladder=DEFAULT_LADDER, limit=limit, cursor=cursor, ttl=ttl

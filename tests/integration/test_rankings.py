@@ -1,0 +1,120 @@
+"""A player's rank and percentile, and the board walked both ways or around a player:
+all equal to an independent sort of the standings in Postgres."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import create_player, record_match
+from tests.integration.test_ladders import create_ladder
+
+pytestmark = pytest.mark.usefixtures("clean_state")
+
+LIMIT = 4
+
+
+def independent_board(db, slug: str) -> list[dict]:
+    """The ranked standings sorted in Python: rating desc, games desc, handle asc."""
+    rows = db.execute(
+        "SELECT s.player_id::text, s.handle, s.rating, s.games FROM standings s"
+        " JOIN ladders l ON l.id = s.ladder_id"
+        " WHERE l.slug = %s AND s.games > 0 AND s.games >= (l.board->>'min_games')::int",
+        (slug,),
+    ).fetchall()
+    board = sorted(rows, key=lambda r: (-r["rating"], -r["games"], r["handle"]))
+    return [{"rank": i + 1, **row} for i, row in enumerate(board)]
+
+
+def shown(page: dict) -> list[dict]:
+    return [
+        {k: item[k] for k in ("rank", "player_id", "handle", "rating", "games")}
+        for item in page["items"]
+    ]
+
+
+@pytest.fixture
+def tied_ladder(client, writer, admin):
+    """24 players in pairs: every pair plays the same results, so whole groups share a
+    rating and games (ties broken by handle); four play once, below `min_games`."""
+    create_ladder(client, admin, "ranks", board={"min_games": 2})
+    ids = [create_player(client, writer, f"tie_{i:02d}")["id"] for i in range(24)]
+    for round_ in range(3):
+        for k in range(0, 20, 2):
+            score = [1.0, 0.5, 0.0][(k // 2 + round_) % 3] if k < 12 else 1.0
+            response = record_match(client, writer, ids[k], ids[k + 1], score, ladder="ranks")
+            assert response.status_code == 201, response.text
+    for k in (20, 22):
+        record_match(client, writer, ids[k], ids[k + 1], 1.0, ladder="ranks")
+    return ids
+
+
+def test_each_players_rank_and_percentile_equal_an_independent_sort(client, db, tied_ladder):
+    board = independent_board(db, "ranks")
+    assert len({(r["rating"], r["games"]) for r in board}) < len(board) / 2  # many ties
+    by_player = {row["player_id"]: row for row in board}
+    for player in tied_ladder:
+        response = client.get(f"/v1/ladders/ranks/players/{player}")
+        assert response.status_code == 200, response.text
+        standing = response.json()
+        expected = by_player.get(player)
+        assert standing["on_board"] is (expected is not None)
+        if expected is None:  # below min_games: rated, not ranked
+            assert standing["rank"] is None
+            assert standing["percentile"] is None
+            assert standing["games"] == 1
+            continue
+        assert standing["rank"] == expected["rank"]
+        assert standing["percentile"] == 100 * (len(board) - expected["rank"]) / len(board)
+        assert (standing["rating"], standing["games"]) == (expected["rating"], expected["games"])
+        assert standing["peak_rating"] >= standing["rating"]
+        assert standing["provisional"] is True  # fewer than 30 games
+
+
+def test_the_board_walked_down_then_up_equals_an_independent_sort(client, db, tied_ladder):
+    board = independent_board(db, "ranks")
+    pages, cursor = [], None
+    while True:
+        query = f"limit={LIMIT}" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(f"/v1/ladders/ranks/leaderboard?{query}").json()
+        pages.append(page)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [row for page in pages for row in shown(page)] == board
+    assert pages[0]["prev_cursor"] is None
+    assert all(page["prev_cursor"] for page in pages[1:])
+
+    walked_up, cursor = [], pages[-1]["prev_cursor"]
+    while cursor is not None:
+        page = client.get(f"/v1/ladders/ranks/leaderboard?limit={LIMIT}&cursor={cursor}").json()
+        assert page["next_cursor"] is not None  # the rows below it are still there
+        walked_up = shown(page) + walked_up
+        cursor = page["prev_cursor"]
+    assert walked_up + shown(pages[-1]) == board
+
+
+def test_a_page_around_each_ranked_player_is_centred_on_them(client, db, tied_ladder):
+    board = independent_board(db, "ranks")
+    for index, row in enumerate(board):
+        page = client.get(
+            f"/v1/ladders/ranks/leaderboard?limit={LIMIT}&around={row['player_id']}"
+        ).json()
+        first = index - min((LIMIT - 1) // 2, index)
+        first = max(0, min(first, len(board) - LIMIT))
+        assert shown(page) == board[first : first + LIMIT], row["handle"]
+        assert (page["prev_cursor"] is not None) == (first > 0)
+        assert (page["next_cursor"] is not None) == (first + LIMIT < len(board))
+
+
+def test_around_names_a_ranked_player_and_comes_without_a_cursor(client, tied_ladder):
+    unranked, unknown = tied_ladder[20], "00000000-0000-4000-8000-000000000000"
+    for player in (unranked, unknown):
+        response = client.get(f"/v1/ladders/ranks/leaderboard?around={player}")
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
+    first = client.get("/v1/ladders/ranks/leaderboard?limit=2").json()
+    both = client.get(
+        f"/v1/ladders/ranks/leaderboard?cursor={first['next_cursor']}&around={tied_ladder[0]}"
+    )
+    assert both.status_code == 400
+    assert client.get(f"/v1/ladders/ranks/players/{unknown}").status_code == 404
