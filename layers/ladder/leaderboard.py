@@ -70,9 +70,10 @@ def leaderboard_page(
     page, served = cache.get_or_compute(
         page_key,
         ttl,
-        lambda: db.run(lambda conn: board_page(conn, ladder, limit, position, around)).model_dump(
-            mode="json"
-        ),
+        # One snapshot: the rows and the count that ranks them must see the same board.
+        lambda: db.run(
+            lambda conn: board_page(conn, ladder, limit, position, around), snapshot=True
+        ).model_dump(mode="json"),
     )
     metrics.add_metric(name=SERVED_METRICS[served], unit=MetricUnit.Count, value=1)
     return LeaderboardPage.model_validate(page)
@@ -141,19 +142,25 @@ def board_page(
         first_rank = _count(conn, params, BEFORE, position) - len(above) + 1
     elif position is not None and position.before:
         above = _rows(conn, params, BEFORE, UP, position, limit + 1)[::-1]
+        if len(above) < limit:  # fewer above than a page (the board moved): the top page
+            return board_page(conn, slug, limit, None, None)
         rows = above[-limit:]
         first_rank = _count(conn, params, BEFORE, position) - len(rows) + 1
-        more_below = bool(rows) and bool(_rows(conn, params, AFTER, DOWN, _key(rows[-1]), 1))
+        more_below = bool(_rows(conn, params, AFTER, DOWN, _key(rows[-1]), 1))
     else:
         rows = _rows(conn, params, AFTER if position else "", DOWN, position, limit + 1)
         more_below = len(rows) > limit
         first_rank = 1 + (_count(conn, params, AT_OR_BEFORE, position) if position else 0)
     rows = rows[:limit]
     items = [LeaderboardEntry(rank=first_rank + index, **row) for index, row in enumerate(rows)]
+    above_first = None
+    if first_rank > 1:  # a page above: the one ending at this page's first row, or (past
+        # the bottom, the board having moved) the one ending at the cursor's position
+        above_first = _key(items[0].model_dump()) if items else position
     return LeaderboardPage(
         items=items,
-        next_cursor=_cursor(items[-1]) if items and more_below else None,
-        prev_cursor=_cursor(items[0], before=True) if items and first_rank > 1 else None,
+        next_cursor=_cursor(_key(items[-1].model_dump())) if items and more_below else None,
+        prev_cursor=_cursor(above_first, before=True) if above_first else None,
     )
 
 
@@ -203,8 +210,5 @@ def _key(row: dict) -> LeaderboardCursor:
     return LeaderboardCursor(rating=row["rating"], games=row["games"], handle=row["handle"])
 
 
-def _cursor(entry: LeaderboardEntry, *, before: bool = False) -> str:
-    position = LeaderboardCursor(
-        rating=entry.rating, games=entry.games, handle=entry.handle, before=before
-    )
-    return encode_cursor(LEADERBOARD.kind, position)
+def _cursor(position: LeaderboardCursor, *, before: bool = False) -> str:
+    return encode_cursor(LEADERBOARD.kind, position.model_copy(update={"before": before}))

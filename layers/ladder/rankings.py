@@ -21,7 +21,8 @@ from ladder.models import PlayerStanding
 
 def player_standing(db: Database, slug: str, player_id: UUID) -> PlayerStanding:
     """`NotFound` unless the player has played in the ladder."""
-    return db.run(lambda conn: _standing(conn, slug, player_id))
+    # One snapshot: the player's row and the count of those above must agree.
+    return db.run(lambda conn: _standing(conn, slug, player_id), snapshot=True)
 
 
 def _standing(conn: psycopg.Connection, slug: str, player_id: UUID) -> PlayerStanding:
@@ -33,21 +34,22 @@ def _standing(conn: psycopg.Connection, slug: str, player_id: UUID) -> PlayerSta
         "active_since": ladder.board.active_since(datetime.now(UTC)),
     }
     me = conn.execute(
-        f"SELECT handle, rating, games, last_played_at, ({RANKED}) AS on_board"
+        # coalesce: a standing from an opening balance alone has no last_played_at, which
+        # makes the inactivity test null (off the board, as the board's WHERE reads it).
+        f"SELECT handle, rating, games, last_played_at, coalesce(({RANKED}), false) AS on_board"
         " FROM standings WHERE ladder_id = %(ladder)s AND player_id = %(player)s",
         params,
     ).fetchone()
     if me is None or me["games"] == 0:
         raise NotFound(f"player {player_id} has no match in ladder {slug!r}")
-    (peak,) = (
-        conn.execute(
-            "SELECT max(rating_after) FROM rating_history"
-            " WHERE player_id = %(player)s AND ladder_id = %(ladder)s",
-            params,
-        )
-        .fetchone()
-        .values()
-    )
+    # Held: after any entry, and before a match (the initial rating, if the first match
+    # lost); not before a balance's entry, which only records where the ladder starts.
+    peak = conn.execute(
+        "SELECT max(CASE WHEN reason = 'match' THEN greatest(rating_before, rating_after)"
+        " ELSE rating_after END) AS peak FROM rating_history"
+        " WHERE player_id = %(player)s AND ladder_id = %(ladder)s",
+        params,
+    ).fetchone()["peak"]
     rank = percentile = None
     if me["on_board"]:
         at = {"r": me["rating"], "g": me["games"], "h": me["handle"]}

@@ -3,6 +3,8 @@ all equal to an independent sort of the standings in Postgres."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from tests.helpers import create_player, record_match
@@ -118,3 +120,60 @@ def test_around_names_a_ranked_player_and_comes_without_a_cursor(client, tied_la
     )
     assert both.status_code == 400
     assert client.get(f"/v1/ladders/ranks/players/{unknown}").status_code == 404
+
+
+def test_a_prev_cursor_whose_rows_above_moved_down_gives_the_top_page(client, writer, admin):
+    create_ladder(client, admin, "moves")
+    ids = [create_player(client, writer, f"mv_{i}")["id"] for i in range(6)]
+    for a, b in ((0, 1), (2, 3), (4, 5)):  # mv_0, mv_2, mv_4 tie at the top
+        record_match(client, writer, ids[a], ids[b], 1.0, ladder="moves")
+    second = client.get(
+        "/v1/ladders/moves/leaderboard?limit=1&cursor="
+        + client.get("/v1/ladders/moves/leaderboard?limit=1").json()["next_cursor"]
+    ).json()
+    assert [row["handle"] for row in second["items"]] == ["mv_2"]
+    record_match(client, writer, ids[0], ids[1], 0.0, ladder="moves")  # mv_0 drops below
+
+    above = client.get(f"/v1/ladders/moves/leaderboard?limit=1&cursor={second['prev_cursor']}")
+    page = above.json()
+    assert [(row["rank"], row["handle"]) for row in page["items"]] == [(1, "mv_2")]
+    assert page["prev_cursor"] is None
+    assert page["next_cursor"] is not None
+
+
+def test_a_standing_from_an_opening_balance_alone_is_off_an_inactivity_board(
+    client, admin, resources
+):
+    from ladder import commands
+
+    create_ladder(client, admin, "idle", board={"min_games": 1, "inactive_after_days": 30})
+    text = b"handle,rating,games\nbal_only,1700,40\n"
+    commands.import_standings(resources, io.BytesIO(text), "idle")
+    player = client.get("/v1/players?handle=bal_only").json()["id"]
+    standing = client.get(f"/v1/ladders/idle/players/{player}").json()
+    # Never played here: no time to be active since, so not ranked (as the board reads it).
+    assert standing["on_board"] is False
+    assert standing["rank"] is None
+    assert (standing["rating"], standing["games"], standing["peak_rating"]) == (1700, 40, 1700)
+    assert standing["last_played_at"] is None
+
+
+def test_the_peak_is_the_initial_rating_for_a_player_who_has_only_lost(client, writer, admin):
+    create_ladder(client, admin, "peaks")
+    a, b = (create_player(client, writer, f"pk_{i}")["id"] for i in range(2))
+    for _ in range(3):
+        record_match(client, writer, a, b, 0.0, ladder="peaks")
+    loser = client.get(f"/v1/ladders/peaks/players/{a}").json()
+    assert loser["rating"] < 1500
+    assert loser["peak_rating"] == 1500
+    winner = client.get(f"/v1/ladders/peaks/players/{b}").json()
+    assert winner["peak_rating"] == winner["rating"] > 1500
+
+
+def test_the_default_board_takes_around_too(client, writer, tied_ladder):
+    ids = [create_player(client, writer, f"dflt_{i}")["id"] for i in range(4)]
+    for a, b in ((0, 1), (2, 3)):
+        record_match(client, writer, ids[a], ids[b], 1.0)
+    page = client.get(f"/v1/leaderboard?limit=3&around={ids[3]}").json()
+    assert ids[3] in [row["player_id"] for row in page["items"]]
+    assert page["items"][0]["rank"] == 2

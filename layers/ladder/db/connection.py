@@ -81,13 +81,25 @@ class Database:
         except PoolTimeout as exc:
             raise DatabaseUnavailable(str(exc)) from exc
 
-    def run(self, work: Callable[[psycopg.Connection], T]) -> T:
-        """Run `work(conn)` in one transaction, retrying once on a dead connection."""
+    def run(self, work: Callable[[psycopg.Connection], T], *, snapshot: bool = False) -> T:
+        """Run `work(conn)` in one transaction, retrying once on a dead connection.
+
+        `snapshot`: a REPEATABLE READ READ ONLY transaction, for reads that must see one
+        state across statements (a row and a count of the rows above it). Set as BEGIN
+        options, not SET statements, so an RDS Proxy connection is not pinned."""
         for attempt in (1, 2):
             conn: psycopg.Connection | None = None
             try:
-                with self.connection() as conn, conn.transaction():
-                    return work(conn)
+                with self.connection() as conn:
+                    if snapshot:
+                        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                        conn.read_only = True
+                    try:
+                        with conn.transaction():
+                            return work(conn)
+                    finally:
+                        if snapshot:
+                            conn.isolation_level, conn.read_only = None, None
             except psycopg.OperationalError as exc:
                 if conn is None or not _lost(conn):
                     raise  # a statement failed; the connection is fine

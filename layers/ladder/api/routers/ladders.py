@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, status
 from pydantic import ConfigDict
 
 from ladder import commands
 from ladder.api.deps import Admin, ResourcesDep
 from ladder.api.routers.params import (
     DEFAULT_LIMIT,
+    Around,
     Cursor,
     Limit,
     OptionalIdempotencyKey,
@@ -102,9 +103,7 @@ def get_ladder_leaderboard(
     res: ResourcesDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-    around: Annotated[
-        UUID | None, Query(description="A ranked player: the page is centred on them.")
-    ] = None,
+    around: Around = None,
 ) -> LeaderboardPage:
     ttl = res.settings.leaderboard_cache_ttl
     return leaderboard_page(

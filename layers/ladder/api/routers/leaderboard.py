@@ -5,18 +5,22 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ladder.api.deps import ResourcesDep
-from ladder.api.routers.params import DEFAULT_LIMIT, Cursor, Limit
+from ladder.api.routers.params import DEFAULT_LIMIT, Around, Cursor, Limit
 from ladder.leaderboard import leaderboard_page
 from ladder.models import DEFAULT_LADDER, LeaderboardPage
 
 router = APIRouter(prefix="/v1/leaderboard", tags=["leaderboard"])
 
 
-@router.get("", summary="Players with at least one game, best first")
+@router.get(
+    "",
+    summary="Players with at least one game, best first; or the page around one of them",
+    responses={404: {"description": "`around` names a player off the board"}},
+)
 def get_leaderboard(
-    res: ResourcesDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    res: ResourcesDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, around: Around = None
 ) -> LeaderboardPage:
     ttl = res.settings.leaderboard_cache_ttl
     return leaderboard_page(
-        res.db, res.cache, ladder=DEFAULT_LADDER, limit=limit, cursor=cursor, ttl=ttl
+        res.db, res.cache, ladder=DEFAULT_LADDER, limit=limit, cursor=cursor, ttl=ttl, around=around
     )

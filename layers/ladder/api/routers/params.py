@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Header, Query
 from fastapi.responses import JSONResponse
@@ -14,7 +15,11 @@ from ladder.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, ≤ {MAX_LIMIT}.")]
 Cursor = Annotated[
-    str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+    str | None,
+    Query(max_length=512, description="`next_cursor` (or `prev_cursor`) of another page."),
+]
+Around = Annotated[
+    UUID | None, Query(description="A ranked player: the page is centred on them (no cursor).")
 ]
 
 _KEY = {
