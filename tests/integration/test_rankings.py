@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 
 import pytest
+from psycopg.rows import dict_row
 
+from ladder.leaderboard import LeaderboardCursor
 from tests.helpers import create_player, record_match
 from tests.integration.test_ladders import create_ladder
 
@@ -177,3 +179,42 @@ def test_the_default_board_takes_around_too(client, writer, tied_ladder):
     page = client.get(f"/v1/leaderboard?limit=3&around={ids[3]}").json()
     assert ids[3] in [row["player_id"] for row in page["items"]]
     assert page["items"][0]["rank"] == 2
+
+
+def test_handles_tie_break_byte_by_byte_whatever_the_databases_collation(postgres_server_url):
+    """`a0x` comes before `a_x` byte by byte ('0' is 0x30, '_' 0x5f); an en-US collation
+    puts punctuation first. The board must not follow the database's default."""
+    import psycopg
+
+    from ladder.db.migrations import migrate
+    from ladder.leaderboard import board_page
+
+    name = "test_board_collation"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin_conn:
+        admin_conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin_conn.execute(
+            f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+            " LOCALE 'C.UTF-8'"
+        )
+    url = psycopg.conninfo.make_conninfo(postgres_server_url, dbname=name)
+    try:
+        migrate(url)
+        with psycopg.connect(url, row_factory=dict_row) as conn:
+            assert conn.execute("SELECT 'a_x' < 'a0x' AS icu").fetchone()["icu"]  # en-US
+            for handle in ("a_x", "a0x", "abx"):
+                conn.execute(
+                    "WITH p AS (INSERT INTO players (id, handle, display_name)"
+                    " VALUES (gen_random_uuid(), %s, %s) RETURNING id, handle)"
+                    " INSERT INTO standings (ladder_id, player_id, handle, rating, games)"
+                    " SELECT 1, id, handle, 1500, 1 FROM p",
+                    (handle, handle),
+                )
+            page = board_page(conn, "default", 2, None, None)
+            assert [row.handle for row in page.items] == ["a0x", "a_x"]
+            rest = board_page(
+                conn, "default", 2, LeaderboardCursor(**page.items[-1].model_dump()), None
+            )
+            assert [(row.rank, row.handle) for row in rest.items] == [(3, "abx")]
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as admin_conn:
+            admin_conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
