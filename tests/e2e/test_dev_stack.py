@@ -1,6 +1,7 @@
 """`make dev` with nothing configured: serves the API and keeps data across a restart."""
 
 import os
+import random
 import re
 import signal
 import socket
@@ -61,8 +62,28 @@ def stop_stack(process: subprocess.Popen) -> str:
     return output
 
 
+def fixed_port(*taken: int) -> int:
+    """A free port below the kernel's ephemeral range: the stack's own servers (Redis)
+    bind port 0 and get an ephemeral one, which could be the one this test picked and
+    freed a moment ago (it happened: Redis took the API's port)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    for _ in range(100):
+        port = rng.randrange(low // 2, low)
+        if port in taken:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    return free_port()
+
+
 def test_dev_stack_serves_and_keeps_a_player_across_a_restart(tmp_path):
-    state_dir, port, stream_port = tmp_path / ".ladder", free_port(), free_port()
+    state_dir, port = tmp_path / ".ladder", fixed_port()
+    stream_port = fixed_port(port)
     api = f"http://127.0.0.1:{port}"
 
     first = start_stack(state_dir, port, stream_port)
