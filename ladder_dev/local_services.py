@@ -148,13 +148,15 @@ def any_redis() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def scratch_database(server_url: str, purpose: str) -> Iterator[str]:
-    """A new empty database on `server_url`, dropped (connections and all) on exit."""
+def scratch_database(server_url: str, purpose: str, options: str = "") -> Iterator[str]:
+    """A new empty database on `server_url`, dropped (connections and all) on exit.
+    `options`: CREATE DATABASE options, as constant SQL (a locale, say)."""
     from psycopg import sql
 
     name = f"ladder_{purpose}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        create = sql.SQL("CREATE DATABASE {} ").format(sql.Identifier(name))
+        conn.execute(create + sql.SQL(options))
     try:
         yield psycopg.conninfo.make_conninfo(server_url, dbname=name)
     finally:

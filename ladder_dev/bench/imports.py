@@ -15,6 +15,7 @@ import random
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,26 +45,46 @@ def write_csv(path: Path, matches: int = MATCHES, players: int = PLAYERS) -> Non
         out.write("".join(lines))
 
 
+MATCH_COLUMNS = "id, ladder_id, seq, played_at, player_a, player_b, score_a"
+HISTORY_COLUMNS = "player_id, match_id, ladder_id, played_at, seq, rating_before, rating_after"
+
+
+def _rows_as_stored(path: Path, player_id: Callable[[str], object]) -> tuple[list, list]:
+    """The file's matches and their 2M history rows (values aside) as COPY lines, with
+    the ids the import gives them: `player_id(handle)`, time-ordered match ids.
+    Prepared before timing."""
+    match_ids = time_ordered_ids(MATCHES)
+    matches, history = [], []
+    with path.open() as source:
+        next(source)
+        for seq, line in enumerate(source, 1):
+            played, a, b, score = line.rstrip("\n").split(",")
+            match_id, id_a, id_b = next(match_ids), player_id(a), player_id(b)
+            matches.append(f"{match_id}\t1\t{seq}\t{played}\t{id_a}\t{id_b}\t{score}\n")
+            for player in (id_a, id_b):
+                history.append(f"{player}\t{match_id}\t1\t{played}\t{seq}\t1500.0\t1510.0\n")
+    return matches, history
+
+
+def _copy(conn: psycopg.Connection, table: str, columns: str, lines: list[str]) -> None:
+    with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for offset in range(0, len(lines), 10_000):
+            copy.write("".join(lines[offset : offset + 10_000]))
+
+
 def _floor(url: str, path: Path) -> float:
+    """The issue's floor: the file COPY-ed into a bare table, its history rows into a
+    table like `rating_history`."""
+    players: dict[str, uuid.UUID] = {}  # a random id per player, as the import gives
+    _, history = _rows_as_stored(
+        path, lambda h: players.get(h) or players.setdefault(h, uuid.uuid4())
+    )
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "CREATE TABLE floor_file (played_at timestamptz, player_a text, player_b text,"
             " score_a double precision)"
         )
         conn.execute("CREATE TABLE floor_history (LIKE rating_history INCLUDING ALL)")
-        # The 2M history rows the import writes (values aside), prepared untimed, with
-        # the ids it gives them: a random id per player, time-ordered match ids.
-        players: dict[str, uuid.UUID] = {}
-        match_ids = time_ordered_ids(MATCHES)
-        history = []
-        with path.open() as source:
-            next(source)
-            for seq, line in enumerate(source, 1):
-                played, a, b, _ = line.split(",")
-                match_id = next(match_ids)
-                for handle in (a, b):
-                    player = players.get(handle) or players.setdefault(handle, uuid.uuid4())
-                    history.append(f"{player}\t{match_id}\t1\t{played}\t{seq}\t1500.0\t1510.0\n")
         started = time.perf_counter()
         with (
             path.open("rb") as source,
@@ -71,12 +92,7 @@ def _floor(url: str, path: Path) -> float:
         ):
             while chunk := source.read(1 << 20):
                 copy.write(chunk)
-        with conn.cursor().copy(
-            "COPY floor_history (player_id, match_id, ladder_id, played_at, seq, rating_before,"
-            " rating_after) FROM STDIN"
-        ) as copy:
-            for offset in range(0, len(history), 10_000):
-                copy.write("".join(history[offset : offset + 10_000]))
+        _copy(conn, "floor_history", HISTORY_COLUMNS, history)
         elapsed = time.perf_counter() - started
         conn.execute("DROP TABLE floor_file, floor_history")
     return elapsed
@@ -88,6 +104,8 @@ def _storage(url: str, path: Path) -> float:
     ids, into tables like `matches` and `rating_history`. Run after the import, whose
     players the rows name."""
     with psycopg.connect(url, autocommit=True) as conn:
+        players = dict(conn.execute("SELECT handle, id FROM players").fetchall())
+        matches, history = _rows_as_stored(path, players.__getitem__)
         conn.execute(
             "CREATE TABLE storage_matches (LIKE matches INCLUDING ALL,"
             " FOREIGN KEY (player_a) REFERENCES players (id),"
@@ -95,37 +113,9 @@ def _storage(url: str, path: Path) -> float:
             " FOREIGN KEY (ladder_id) REFERENCES ladders (id))"
         )
         conn.execute("CREATE TABLE storage_history (LIKE rating_history INCLUDING ALL)")
-        players = dict(conn.execute("SELECT handle, id FROM players").fetchall())
-        match_ids = time_ordered_ids(MATCHES)
-        matches, history = [], []
-        with path.open() as source:
-            next(source)
-            for seq, line in enumerate(source, 1):
-                played, a, b, score = line.rstrip("\n").split(",")
-                match_id = next(match_ids)
-                matches.append(
-                    f"{match_id}\t1\t{seq}\t{played}\t{players[a]}\t{players[b]}\t{score}\n"
-                )
-                for handle in (a, b):
-                    history.append(
-                        f"{players[handle]}\t{match_id}\t1\t{played}\t{seq}\t1500.0\t1510.0\n"
-                    )
         started = time.perf_counter()
-        for table, columns, lines in (
-            (
-                "storage_matches",
-                "id, ladder_id, seq, played_at, player_a, player_b, score_a",
-                matches,
-            ),
-            (
-                "storage_history",
-                "player_id, match_id, ladder_id, played_at, seq, rating_before, rating_after",
-                history,
-            ),
-        ):
-            with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for offset in range(0, len(lines), 10_000):
-                    copy.write("".join(lines[offset : offset + 10_000]))
+        _copy(conn, "storage_matches", MATCH_COLUMNS, matches)
+        _copy(conn, "storage_history", HISTORY_COLUMNS, history)
         elapsed = time.perf_counter() - started
         conn.execute("DROP TABLE storage_matches, storage_history")
     return elapsed

@@ -188,16 +188,10 @@ def test_handles_tie_break_byte_by_byte_whatever_the_databases_collation(postgre
 
     from ladder.db.migrations import migrate
     from ladder.leaderboard import board_page
+    from ladder_dev.local_services import scratch_database
 
-    name = "test_board_collation"
-    with psycopg.connect(postgres_server_url, autocommit=True) as admin_conn:
-        admin_conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin_conn.execute(
-            f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
-            " LOCALE 'C.UTF-8'"
-        )
-    url = psycopg.conninfo.make_conninfo(postgres_server_url, dbname=name)
-    try:
+    en_us = "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+    with scratch_database(postgres_server_url, "collation", en_us) as url:
         migrate(url)
         with psycopg.connect(url, row_factory=dict_row) as conn:
             assert conn.execute("SELECT 'a_x' < 'a0x' AS icu").fetchone()["icu"]  # en-US
@@ -215,6 +209,3 @@ def test_handles_tie_break_byte_by_byte_whatever_the_databases_collation(postgre
                 conn, "default", 2, LeaderboardCursor(**page.items[-1].model_dump()), None
             )
             assert [(row.rank, row.handle) for row in rest.items] == [(3, "abx")]
-    finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as admin_conn:
-            admin_conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

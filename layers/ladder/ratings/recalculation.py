@@ -38,7 +38,6 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import psycopg
-from psycopg import IsolationLevel
 from psycopg.rows import tuple_row
 
 from ladder.db import Database
@@ -322,17 +321,8 @@ def recalculate(
     store.take_lease(db, job_id)
     try:
         progress(0.1)
-        with db.connection() as conn:
-            # One snapshot for everything read; set as BEGIN options, not SET
-            # statements, so an RDS Proxy connection is not pinned.
-            conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
-            try:
-                with conn.transaction():
-                    ladder = ladder_by_id(conn, ladder_id)
-                    start = Point.within(ladder, start)
-                    replay = _read_and_replay(conn, ladder, start)
-            finally:
-                conn.isolation_level, conn.read_only = None, None
+        # One snapshot for everything read.
+        ladder, start, replay = db.run(lambda conn: _read(conn, ladder_id, start), snapshot=True)
         progress(0.6)
         result = db.run(lambda conn: _apply(conn, ladder, replay, start, job_id))
     except Exception:
@@ -342,6 +332,15 @@ def recalculate(
         raise
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
+
+
+def _read(
+    conn: psycopg.Connection, ladder_id: int, start: Point | None
+) -> tuple[LadderRow, Point | None, Replay]:
+    """The ladder, the start moved into its open seasons, and the replay from there."""
+    ladder = ladder_by_id(conn, ladder_id)
+    within = Point.within(ladder, start)
+    return ladder, within, _read_and_replay(conn, ladder, within)
 
 
 def _apply(
