@@ -7,6 +7,8 @@
   worker vanished (still running past the worker's timeout) as failed.
 - Idempotency records: forget responses older than the retry window.
 - Seasons: schedule the closes and resets that are due (`ladder.seasons.tick`).
+- Rank index: compare each ladder's with Postgres every `rank_reconcile_seconds`,
+  report drift and repair it; rebuild one that is missing.
 - Backups: report the age of the newest complete backup (BackupAgeSeconds),
   which the "backup older than 26 h" alarm watches.
 """
@@ -21,6 +23,7 @@ from ladder.idempotency import prune_idempotency_records
 from ladder.jobs.dispatch import dispatch_pending
 from ladder.jobs.store import fail_abandoned
 from ladder.observability import MetricUnit, logger, metrics
+from ladder.rank_index import sync as rank_sync
 from ladder.resources import Resources
 from ladder.settings import get_settings
 
@@ -43,6 +46,11 @@ def handler(event, context):
     metrics.add_metric(name="JobsRedispatched", unit=MetricUnit.Count, value=jobs)
     season_jobs = len(commands.tick_seasons(resources))
     try:
+        reconciled = rank_sync.reconcile_due(resources)
+    except Exception:  # the index's drift is reported next time; the sweep matters more
+        logger.exception("could not reconcile the rank index")
+        reconciled = []
+    try:
         age = latest_backup_age(backup_store())
     except Exception:  # the sweep above matters more; a missing figure raises the alarm
         logger.exception("could not read the newest backup's age")
@@ -57,6 +65,7 @@ def handler(event, context):
             "jobs_abandoned": abandoned,
             "idempotency_pruned": pruned,
             "season_jobs": season_jobs,
+            "ranks_reconciled": reconciled,
         }
     metrics.add_metric(name="OutboxSwept", unit=MetricUnit.Count, value=stats.published)
     return {
@@ -67,4 +76,5 @@ def handler(event, context):
         "jobs_abandoned": abandoned,
         "idempotency_pruned": pruned,
         "season_jobs": season_jobs,
+        "ranks_reconciled": reconciled,
     }

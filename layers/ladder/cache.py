@@ -58,7 +58,9 @@ class Cache:
         """True while Redis is being bypassed after a failure (reads fail open)."""
         return time.monotonic() < self._bypass_until
 
-    def _call(self, op: str, fn, *args, **kwargs) -> Any:
+    def call(self, op: str, fn, *args, **kwargs) -> Any:
+        """`fn(*args, **kwargs)`, or None (counted, and Redis bypassed for a while) if
+        Redis fails or is being bypassed."""
         if self.degraded:
             metrics.add_metric(name="CacheBypassed", unit=MetricUnit.Count, value=1)
             return None
@@ -71,18 +73,18 @@ class Cache:
             return None
 
     def get_json(self, name: str) -> Any | None:
-        raw = self._call("get", self.client.get, self.key(name))
+        raw = self.call("get", self.client.get, self.key(name))
         return None if raw is None else json.loads(raw)
 
     def set_json(self, name: str, value: Any, ttl: int) -> None:
-        self._call("set", self.client.set, self.key(name), json.dumps(value), ttl)
+        self.call("set", self.client.set, self.key(name), json.dumps(value), ttl)
 
     def get_int(self, name: str) -> int | None:
-        raw = self._call("get", self.client.get, self.key(name))
+        raw = self.call("get", self.client.get, self.key(name))
         return None if raw is None else int(raw)
 
     def incr(self, name: str) -> int | None:
-        return self._call("incr", self.client.incr, self.key(name))
+        return self.call("incr", self.client.incr, self.key(name))
 
     def get_or_compute(
         self, name: str, ttl: int, compute: Callable[[], Any], *, wait: float = STAMPEDE_WAIT
@@ -101,7 +103,7 @@ class Cache:
         if self.degraded:
             return compute(), "fail-open"
         lock = f"{name}:computing"
-        won = self._call("lock", self.client.set, self.key(lock), "1", nx=True, px=LOCK_MS)
+        won = self.call("lock", self.client.set, self.key(lock), "1", nx=True, px=LOCK_MS)
         if won is None and not self.degraded:  # another caller is computing it
             deadline = time.monotonic() + wait
             pause = 0.002  # a page takes milliseconds to compute: look soon, then less often
@@ -114,7 +116,7 @@ class Cache:
         value = compute()
         self.set_json(name, value, ttl)
         if won:
-            self._call("unlock", self.client.delete, self.key(lock))
+            self.call("unlock", self.client.delete, self.key(lock))
         return value, "miss"
 
     def ping(self) -> None:

@@ -129,6 +129,35 @@ def cmd_queues(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ranks(args: argparse.Namespace) -> int:
+    from ladder.ladders import find_ladder
+    from ladder.rank_index import sync
+    from ladder.resources import Resources
+    from ladder.settings import get_settings
+
+    res = Resources.from_settings(get_settings())
+    try:
+        res.db.run(lambda conn: find_ladder(conn, args.ladder))  # NotFound: one line
+        res.cache.ping()  # a clear error if Redis does not answer
+        if args.action == "rebuild":
+            result = sync.rebuild(res, args.ladder)
+            if not result["rebuilt"]:
+                raise CliError(
+                    f"not rebuilt: {result.get('reason', 'its board changed meanwhile')}"
+                )
+            print(f"rebuilt: {result['players']} players ranked in {result['seconds']} s")
+        else:
+            result = sync.reconcile(res, args.ladder)
+            drift = result["drift"]
+            if drift is None:
+                print(f"no live index: {'rebuilt' if result.get('rebuilt') else 'not rebuilt'}")
+            else:
+                print(f"drift: {drift}" + (" (repaired by a rebuild)" if drift else ""))
+    finally:
+        res.close()
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from ladder.backup import restore, verify
     from ladder.backup.manifest import list_backups
@@ -348,6 +377,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     queues = commands.add_parser("queues", help="depth and age of the job queues")
     queues.set_defaults(run=cmd_queues)
+
+    ranks = commands.add_parser("ranks", help="the rank index in Redis")
+    ranks.add_argument(
+        "action",
+        choices=["rebuild", "check"],
+        help="rebuild: from Postgres now; check: compare with Postgres, repair any drift",
+    )
+    ranks.add_argument(
+        "--ladder", type=_slug, default=DEFAULT_LADDER, help="the ladder's slug (default: default)"
+    )
+    ranks.set_defaults(run=cmd_ranks)
 
     backup = commands.add_parser("backup", help="logical backups in S3")
     actions = backup.add_subparsers(dest="action", required=True)

@@ -37,6 +37,8 @@ from ladder.leaderboard import invalidate_leaderboard
 from ladder.matches import MatchReport, record_match, void_match
 from ladder.observability import MetricUnit, logger, metrics
 from ladder.players import NewPlayer, insert_player
+from ladder.rank_index import sync as rank_sync
+from ladder.rank_index.entries import IndexedStanding
 from ladder.ratings.recalculation import Point, recalculate
 from ladder.ratings.rules import sync_rating_rules
 from ladder.resources import Resources
@@ -65,14 +67,23 @@ class AfterCommit:
 
     jobs: list[UUID] = field(default_factory=list)
     boards_changed: set[str] = field(default_factory=set)  # ladders whose board changed
+    # Standings written, by ladder, for the rank index.
+    standings: dict[str, list[IndexedStanding]] = field(default_factory=dict)
+    # Ladders whose rank index must be rebuilt (a change of their board's policy).
+    reindex: set[str] = field(default_factory=set)
 
     def clear(self) -> None:
-        self.jobs, self.boards_changed = [], set()
+        self.jobs, self.boards_changed, self.standings, self.reindex = [], set(), {}, set()
 
     def run(self, res: Resources) -> None:
         """Never raises: the write has committed, and its answer must say so. What fails
-        here has a backstop (the cache's TTL; the sweeper sends undispatched jobs)."""
+        here has a backstop (the cache's TTL; the sweeper sends undispatched jobs; the
+        rank index's reconciliation)."""
         try:
+            for ladder, standings in sorted(self.standings.items()):
+                rank_sync.after_write(res, ladder, standings)
+            for ladder in sorted(self.reindex):
+                rank_sync.invalidate(res, ladder)
             for ladder in sorted(self.boards_changed):
                 invalidate_leaderboard(res.cache, ladder)
             dispatch(res.db, res.settings, self.jobs)
@@ -127,8 +138,9 @@ def report_match(res: Resources, caller: Caller, report: MatchReport) -> Idempot
     skew = timedelta(seconds=res.settings.max_future_skew)
 
     def work(conn: psycopg.Connection, after: AfterCommit) -> tuple[int, dict]:
-        match, after.jobs = record_match(conn, report, skew)
+        match, after.jobs, standings = record_match(conn, report, skew)
         after.boards_changed = {match.ladder}
+        after.standings = {match.ladder: [IndexedStanding.from_row(row) for row in standings]}
         return 201, match.model_dump(mode="json")
 
     return _write(res, caller, "POST /v1/matches", _without_default_ladder(report), work)
@@ -167,6 +179,8 @@ def change_ladder(
             )
             after.jobs = [job]
         after.boards_changed = {slug}
+        if change.board is not None or change.rules is not None:
+            after.reindex = {slug}  # the board's rules, or who is provisional, changed
         body = ladder.model_dump(mode="json")
         return 200, {**body, "recalculation_job_id": None if job is None else str(job)}
 
@@ -245,6 +259,8 @@ def run_recalculation(
     """Run a recalculation job of one ladder (its own transactions; it marks the job
     succeeded in the one that applies it), then drop that ladder's cached board."""
     result = recalculate(res.db, job_id=job_id, ladder_id=ladder_id, start=start, progress=progress)
+    changed = result.pop("changed", [])
+    rank_sync.after_write(res, result["ladder"], [IndexedStanding.from_row(r) for r in changed])
     invalidate_leaderboard(res.cache, result["ladder"])
     return result
 
@@ -324,6 +340,7 @@ def import_standings(
 
     loaded = res.db.run(work)
     if not loaded.already:
+        rank_sync.invalidate(res, ladder)  # balances can put players on the board
         invalidate_leaderboard(res.cache, ladder)
         if loaded.job_id is not None:
             store.mark_dispatched(res.db, [loaded.job_id])  # run by the caller

@@ -9,6 +9,7 @@ from ladder.jobs.runner import Handler, Job, run_job
 from ladder.ladders import DEFAULT_LADDER
 from ladder.leaderboard import invalidate_leaderboard
 from ladder.observability import MetricUnit, metrics
+from ladder.rank_index import sync as rank_sync
 from ladder.ratings.recalculation import Point
 from ladder.resources import Resources
 
@@ -33,6 +34,10 @@ def _invalidate_cache(job: Job) -> dict:
     return {"invalidated": [f"leaderboard:{ladder}"]}
 
 
+def _rebuild_rank_index(job: Job) -> dict:
+    return rank_sync.rebuild(job.resources, job.payload["ladder"])
+
+
 def _backup(job: Job) -> dict:
     manifest = commands.back_up(
         job.resources.settings, report=lambda fraction, _: job.progress(fraction)
@@ -50,6 +55,7 @@ HANDLERS: dict[str, Handler] = {
     INVALIDATE_CACHE: _invalidate_cache,
     BACKUP: _backup,
     SEASON_CLOSE: _close_seasons,
+    rank_sync.REBUILD: _rebuild_rank_index,
 }
 
 

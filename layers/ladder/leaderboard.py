@@ -1,4 +1,9 @@
-"""The leaderboard: keyset pages from Postgres behind a versioned Redis cache.
+"""The leaderboard: pages from the rank index in Redis, or from Postgres.
+
+The rank index (`ladder.rank_index`) answers any page in O(log n + limit) and needs
+no cache: it is updated by each write before the write answers. When it cannot
+answer (Redis down, or the ladder's index not built yet, which asks for a rebuild),
+Postgres does, with keyset pages behind a versioned Redis cache.
 
 Cache-aside with versioned keys: a page is cached under the current version
 number, and every rating change bumps the version (one INCR) instead of
@@ -15,13 +20,16 @@ from uuid import UUID
 import psycopg
 from pydantic import BaseModel, Field
 
+from ladder.board import AFTER, AT_OR_AFTER, AT_OR_BEFORE, BEFORE, DOWN, RANKED, UP, board_params
 from ladder.cache import Cache
-from ladder.db import Database
 from ladder.errors import BadRequest, NotFound
 from ladder.ladders import find_ladder
 from ladder.models import LeaderboardEntry, LeaderboardPage
 from ladder.observability import MetricUnit, metrics
 from ladder.pagination import Keyset, encode_cursor
+from ladder.rank_index.store import RankIndex
+from ladder.rank_index.sync import request_rebuild
+from ladder.resources import Resources
 from ladder.text import HANDLE_PATTERN
 
 # How a page was served → the metric counting it (the cache's golden signals).
@@ -49,13 +57,11 @@ LEADERBOARD = Keyset("leaderboard", LeaderboardCursor)
 
 
 def leaderboard_page(
-    db: Database,
-    cache: Cache,
+    res: Resources,
     *,
     ladder: str,
     limit: int,
     cursor: str | None,
-    ttl: int,
     around: UUID | None = None,
 ) -> LeaderboardPage:
     """A page of the board: from the top, after or before a cursor's position, or
@@ -63,15 +69,63 @@ def leaderboard_page(
     if around is not None and cursor is not None:
         raise BadRequest("around and cursor are two ways to say where a page is: pass one")
     position = LEADERBOARD.after(cursor)
-    version = cache.get_int(version_key(ladder)) or 0
+    page = indexed_page(res.index, ladder, limit, position, around)
+    if page is not None:
+        metrics.add_metric(name="RankIndexRead", unit=MetricUnit.Count, value=1)
+        return page
+    page = _stored_page(res, ladder, limit, position, around)
+    metrics.add_metric(name="RankIndexFallback", unit=MetricUnit.Count, value=1)
+    if not res.cache.degraded:  # Redis answers, but the ladder has no live index
+        request_rebuild(res, ladder)
+    return page
+
+
+def indexed_page(
+    index: RankIndex,
+    slug: str,
+    limit: int,
+    position: LeaderboardCursor | None,
+    around: UUID | None,
+) -> LeaderboardPage | None:
+    """A page from the rank index; None if it cannot answer."""
+    now = datetime.now(UTC)
+    if around is not None:
+        got = index.page(slug, now, "around", around, limit)
+    elif position is None:
+        got = index.page(slug, now, "top", limit)
+    else:
+        op = "before" if position.before else "after"
+        got = index.page(slug, now, op, position.rating, position.games, position.handle, limit)
+    if got is None:
+        return None
+    if got.start < 0:
+        raise NotFound(f"player {around} is not on this ladder's board")
+    items = [
+        LeaderboardEntry(
+            rank=got.start + 1 + offset, provisional=row["games"] < got.provisional_games, **row
+        )
+        for offset, row in enumerate(got.rows)
+    ]
+    return _page(items, got.start + 1, got.start + len(items) < got.size, position)
+
+
+def _stored_page(
+    res: Resources,
+    ladder: str,
+    limit: int,
+    position: LeaderboardCursor | None,
+    around: UUID | None,
+) -> LeaderboardPage:
+    """A page from Postgres, cached."""
+    version = res.cache.get_int(version_key(ladder)) or 0
     # The page's key holds the cursor re-encoded: variants of one position share a page.
     where = encode_cursor(LEADERBOARD.kind, position) if position else f"around:{around or ''}"
     page_key = f"leaderboard:{ladder}:v{version}:{limit}:{where}"
-    page, served = cache.get_or_compute(
+    page, served = res.cache.get_or_compute(
         page_key,
-        ttl,
+        res.settings.leaderboard_cache_ttl,
         # One snapshot: the rows and the count that ranks them must see the same board.
-        lambda: db.run(
+        lambda: res.db.run(
             lambda conn: board_page(conn, ladder, limit, position, around), snapshot=True
         ).model_dump(mode="json"),
     )
@@ -90,29 +144,6 @@ def version_key(ladder: str) -> str:
     return f"leaderboard:{ladder}:version"
 
 
-# Ranked: standings of the ladder with at least the board's minimum of games, active
-# within its inactivity window if it has one. `games > 0` is spelled out so the partial
-# board index applies whatever the minimum is.
-RANKED = (
-    "ladder_id = %(ladder)s AND games > 0 AND games >= %(min_games)s"
-    " AND (%(active_since)s::timestamptz IS NULL OR last_played_at >= %(active_since)s)"
-)
-# Where a row is relative to a position (%(r)s, %(g)s, %(h)s) in board order (rating
-# desc, games desc, handle asc). Mixed directions rule out a row comparison, so each is
-# spelled out, and each leads with a bound on rating alone: the index scan then starts
-# at the position instead of at the top of the board and filtering its way down.
-AFTER = (
-    "rating <= %(r)s AND (rating < %(r)s OR (rating = %(r)s AND"
-    " (games < %(g)s OR (games = %(g)s AND handle > %(h)s))))"
-)
-AT_OR_AFTER = AFTER.replace("handle > %(h)s", "handle >= %(h)s")
-BEFORE = (
-    "rating >= %(r)s AND (rating > %(r)s OR (rating = %(r)s AND"
-    " (games > %(g)s OR (games = %(g)s AND handle < %(h)s))))"
-)
-AT_OR_BEFORE = BEFORE.replace("handle < %(h)s", "handle <= %(h)s")
-DOWN = "ORDER BY rating DESC, games DESC, handle ASC"
-UP = "ORDER BY rating ASC, games ASC, handle DESC"
 ROW = "player_id, handle, rating, games, games < %(provisional_games)s AS provisional"
 
 
@@ -127,9 +158,7 @@ def board_page(
     the page starts; the first row's rank is a count of the rows above it, O(rank)."""
     ladder = find_ladder(conn, slug)
     params = {
-        "ladder": ladder.id,
-        "min_games": ladder.board.min_games,
-        "active_since": ladder.board.active_since(datetime.now(UTC)),
+        **board_params(ladder, datetime.now(UTC)),
         "provisional_games": ladder.rules.provisional_games,
     }
     if around is not None:
@@ -153,6 +182,15 @@ def board_page(
         first_rank = 1 + (_count(conn, params, AT_OR_BEFORE, position) if position else 0)
     rows = rows[:limit]
     items = [LeaderboardEntry(rank=first_rank + index, **row) for index, row in enumerate(rows)]
+    return _page(items, first_rank, more_below, position)
+
+
+def _page(
+    items: list[LeaderboardEntry],
+    first_rank: int,
+    more_below: bool,
+    position: LeaderboardCursor | None,
+) -> LeaderboardPage:
     above_first = None
     if first_rank > 1:  # a page above: the one ending at this page's first row, or (past
         # the bottom, the board having moved) the one ending at the cursor's position

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from uuid import UUID
 
 import psycopg
@@ -17,6 +18,7 @@ from ladder.jobs.store import schedule_recalculation
 from ladder.ladders import DEFAULT_LADDER, LadderRow, find_ladder, ladder_by_id, seasons_now
 from ladder.models import Match, Page, RatingHistoryEntry
 from ladder.pagination import Keyset
+from ladder.rank_index.entries import STANDING_AS_INDEXED
 from ladder.ratings.elo import VALID_SCORES, Standing, rate
 from ladder.text import SLUG_PATTERN
 from ladder.times import UtcTime
@@ -79,22 +81,29 @@ def _match_from_row(row: dict) -> Match:
     return Match.model_validate({**row, "ratings": ratings})
 
 
+class Recorded(NamedTuple):
+    match: Match
+    jobs: list[UUID]  # scheduled by the transaction, to send once it commits
+    standings: list[dict]  # both players' standings as written (`STANDING_AS_INDEXED`)
+
+
 def record_match(
     conn: psycopg.Connection, report: MatchReport, max_future_skew: timedelta
-) -> tuple[Match, list[UUID]]:
+) -> Recorded:
     """In the caller's transaction, rate and store a match in its ladder, by that
-    ladder's rules; returns it and the jobs it scheduled (a late match is rated at once,
-    and a recalculation of its ladder from its point restores replay order)."""
+    ladder's rules; returns it, the jobs it scheduled (a late match is rated at once,
+    and a recalculation of its ladder from its point restores replay order) and the
+    standings it wrote."""
     try:
         ladder = find_ladder(conn, report.ladder)
     except NotFound:
         raise Unprocessable(f"ladder: no ladder {report.ladder!r}") from None
-    match, recalc_from = _rate_and_store(conn, ladder, report, max_future_skew)
+    recorded, recalc_from = _rate_and_store(conn, ladder, report, max_future_skew)
     if recalc_from is None:
-        return match, []
+        return recorded
     played_at, seq = recalc_from
     job = schedule_recalculation(conn, ladder_id=ladder.id, from_played_at=played_at, from_seq=seq)
-    return match, [job]
+    return recorded._replace(jobs=[job])
 
 
 def void_match(conn: psycopg.Connection, match_id: UUID) -> UUID:
@@ -141,7 +150,7 @@ def _refuse_void_in_closed_season(
 
 def _rate_and_store(
     conn: psycopg.Connection, ladder: LadderRow, report: MatchReport, max_future_skew: timedelta
-) -> tuple[Match, tuple[datetime, int] | None]:
+) -> tuple[Recorded, tuple[datetime, int] | None]:
     """Rate and store the match; returns it and where a recalculation must start to
     restore rating order (None: it is in order)."""
     players = _lock_standings(conn, ladder, report)
@@ -186,13 +195,19 @@ def _rate_and_store(
         )
         cur.executemany(
             "UPDATE standings SET rating = %s, games = %s, updated_at = now(),"
-            " last_played_at = greatest(last_played_at, %s)"
-            " WHERE ladder_id = %s AND player_id = %s",
+            " last_played_at = greatest(last_played_at, %s), version = version + 1"
+            f" WHERE ladder_id = %s AND player_id = %s RETURNING {STANDING_AS_INDEXED}",
             [
                 (after_a.rating, after_a.games, played_at, ladder.id, report.player_a),
                 (after_b.rating, after_b.games, played_at, ladder.id, report.player_b),
             ],
+            returning=True,
         )
+        standings = []
+        while True:
+            standings.extend(cur.fetchall())
+            if not cur.nextset():
+                break
     match = Match(
         id=match_id,
         ladder=ladder.slug,
@@ -224,7 +239,7 @@ def _rate_and_store(
             ],
         },
     )
-    return match, recalc_from
+    return Recorded(match, [], standings), recalc_from
 
 
 def _season_order(

@@ -1,8 +1,10 @@
 """A player's standing in a ladder: rating, rank and percentile on its board, peak.
 
-Ranks are positions in the board order (rating desc, games desc, handle asc)
-among ranked standings (`leaderboard.RANKED`), computed here from Postgres:
-counting the rows above a player costs O(rank) with the board index.
+Ranks are positions in the board order (rating desc, games desc, handle asc) among
+ranked standings (`board.RANKED`). The rank index answers in O(log n) when it holds
+the version of the player's standing that Postgres returns; otherwise (Redis down,
+no live index, a write between the two reads) Postgres counts the rows above the
+player, O(rank) with the board index, in the snapshot that read the player.
 """
 
 from __future__ import annotations
@@ -12,31 +14,43 @@ from uuid import UUID
 
 import psycopg
 
-from ladder.db import Database
+from ladder.board import BEFORE, RANKED, board_params
 from ladder.errors import NotFound
 from ladder.ladders import find_ladder
-from ladder.leaderboard import BEFORE, RANKED
 from ladder.models import PlayerStanding
+from ladder.observability import MetricUnit, metrics
+from ladder.rank_index.store import IndexedRank
+from ladder.rank_index.sync import request_rebuild
+from ladder.resources import Resources
 
 
-def player_standing(db: Database, slug: str, player_id: UUID) -> PlayerStanding:
+def player_standing(res: Resources, slug: str, player_id: UUID) -> PlayerStanding:
     """`NotFound` unless the player has played in the ladder."""
+    now = datetime.now(UTC)
+    indexed = res.index.rank(slug, player_id, now)
     # One snapshot: the player's row and the count of those above must agree.
-    return db.run(lambda conn: _standing(conn, slug, player_id), snapshot=True)
+    standing = res.db.run(
+        lambda conn: _standing(conn, slug, player_id, now, indexed), snapshot=True
+    )
+    if indexed is None and not res.cache.degraded:
+        request_rebuild(res, slug)
+    return standing
 
 
-def _standing(conn: psycopg.Connection, slug: str, player_id: UUID) -> PlayerStanding:
+def _standing(
+    conn: psycopg.Connection,
+    slug: str,
+    player_id: UUID,
+    now: datetime,
+    indexed: IndexedRank | None,
+) -> PlayerStanding:
     ladder = find_ladder(conn, slug)
-    params = {
-        "ladder": ladder.id,
-        "player": player_id,
-        "min_games": ladder.board.min_games,
-        "active_since": ladder.board.active_since(datetime.now(UTC)),
-    }
+    params = {**board_params(ladder, now), "player": player_id}
     me = conn.execute(
         # coalesce: a standing from an opening balance alone has no last_played_at, which
         # makes the inactivity test null (off the board, as the board's WHERE reads it).
-        f"SELECT handle, rating, games, last_played_at, coalesce(({RANKED}), false) AS on_board"
+        "SELECT handle, rating, games, last_played_at, version,"
+        f" coalesce(({RANKED}), false) AS on_board"
         " FROM standings WHERE ladder_id = %(ladder)s AND player_id = %(player)s",
         params,
     ).fetchone()
@@ -51,7 +65,17 @@ def _standing(conn: psycopg.Connection, slug: str, player_id: UUID) -> PlayerSta
         params,
     ).fetchone()["peak"]
     rank = percentile = None
-    if me["on_board"]:
+    if (
+        me["on_board"]
+        and indexed is not None
+        and indexed.version == me["version"]
+        and indexed.rank is not None
+    ):
+        metrics.add_metric(name="RankIndexRead", unit=MetricUnit.Count, value=1)
+        rank = indexed.rank
+        percentile = 100 * (indexed.size - rank) / indexed.size
+    elif me["on_board"]:
+        metrics.add_metric(name="RankIndexFallback", unit=MetricUnit.Count, value=1)
         at = {"r": me["rating"], "g": me["games"], "h": me["handle"]}
         counted = conn.execute(
             f"SELECT count(*) FILTER (WHERE {BEFORE}) AS ahead, count(*) AS board"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ladder.auth import TokenVerifier
 from ladder.cache import Cache
 from ladder.db import Database
+from ladder.rank_index.store import RankIndex
 from ladder.ratings.elo import RatingRules
 from ladder.redis_clients import redis_client
 from ladder.settings import Settings
@@ -23,6 +24,11 @@ class Resources:
     cache: Cache
     rules: RatingRules
     verifier: TokenVerifier
+
+    @property
+    def index(self) -> RankIndex:
+        """The ladders' rank index, in the cache's Redis (and behind its circuit)."""
+        return RankIndex(self.cache)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Resources:

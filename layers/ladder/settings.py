@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     leaderboard_cache_ttl: int = Field(
         60, ge=1, description="Seconds a cached leaderboard page lives (bounds staleness)."
     )
+    rank_reconcile_seconds: int = Field(
+        300,
+        ge=60,
+        description="Seconds between two comparisons of a ladder's rank index with Postgres"
+        " (by the sweeper; each reads the whole board from both).",
+    )
     relay_database_url: str | None = Field(
         None,
         validation_alias=AliasChoices("RELAY_DATABASE_URL", "LADDER_RELAY_DATABASE_URL"),

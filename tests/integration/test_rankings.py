@@ -36,12 +36,29 @@ def shown(page: dict) -> list[dict]:
     ]
 
 
+@pytest.fixture(params=["postgres", "index"])
+def served_by(request, resources):
+    """Who answers the reads: Postgres (no rank index live), or the rank index, built
+    from Postgres by `index_ladder` and then kept by every write."""
+    from ladder.rank_index import sync
+
+    def index_ladder(slug: str) -> None:
+        if request.param == "index":
+            assert sync.rebuild(resources, slug)["rebuilt"]
+            assert resources.index.live(slug) is not None
+        else:
+            resources.index.drop(slug)
+
+    return index_ladder
+
+
 @pytest.fixture
-def tied_ladder(client, writer, admin):
+def tied_ladder(client, writer, admin, served_by):
     """24 players in pairs: every pair plays the same results, so whole groups share a
     rating and games (ties broken by handle); four play once, below `min_games`."""
     create_ladder(client, admin, "ranks", board={"min_games": 2})
     ids = [create_player(client, writer, f"tie_{i:02d}")["id"] for i in range(24)]
+    served_by("ranks")
     for round_ in range(3):
         for k in range(0, 20, 2):
             score = [1.0, 0.5, 0.0][(k // 2 + round_) % 3] if k < 12 else 1.0
@@ -124,8 +141,11 @@ def test_around_names_a_ranked_player_and_comes_without_a_cursor(client, tied_la
     assert client.get(f"/v1/ladders/ranks/players/{unknown}").status_code == 404
 
 
-def test_a_prev_cursor_whose_rows_above_moved_down_gives_the_top_page(client, writer, admin):
+def test_a_prev_cursor_whose_rows_above_moved_down_gives_the_top_page(
+    client, writer, admin, served_by
+):
     create_ladder(client, admin, "moves")
+    served_by("moves")
     ids = [create_player(client, writer, f"mv_{i}")["id"] for i in range(6)]
     for a, b in ((0, 1), (2, 3), (4, 5)):  # mv_0, mv_2, mv_4 tie at the top
         record_match(client, writer, ids[a], ids[b], 1.0, ladder="moves")

@@ -13,7 +13,11 @@ class UnknownJobType(ValueError):
     """A message whose type no handler declares: it fails into the DLQ."""
 
 
-class RecalculationBusy(Exception):
+class JobDeferred(Exception):
+    """The job cannot run now: back to the queue, sent again by the sweeper."""
+
+
+class RecalculationBusy(JobDeferred):
     """Another recalculation holds the lease; this job should run later."""
 
 

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from ladder.jobs import store
 from ladder.jobs.envelope import Envelope
-from ladder.jobs.errors import RecalculationBusy, UnknownJobType
+from ladder.jobs.errors import JobDeferred, UnknownJobType
 from ladder.observability import MetricUnit, logger, metrics
 from ladder.resources import Resources
 
@@ -54,7 +54,7 @@ def run_job(
     started = time.monotonic()
     try:
         result = handler(job)
-    except RecalculationBusy as busy:
+    except JobDeferred as busy:
         # Back to the queue without counting as a failure: the message is consumed,
         # and the sweeper sends the job again within a minute or two.
         logger.info("job deferred", job_id=str(envelope.id), reason=str(busy))

@@ -416,11 +416,11 @@ def _apply(
         )
     changed = conn.execute(
         "UPDATE standings p SET rating = s.rating, games = s.games,"
-        " last_played_at = s.last_played_at, updated_at = now()"
+        " last_played_at = s.last_played_at, updated_at = now(), version = p.version + 1"
         " FROM recalc_players_staging s WHERE p.ladder_id = %s AND p.player_id = s.player_id"
         " AND (p.rating, p.games, p.last_played_at)"
         " IS DISTINCT FROM (s.rating, s.games, s.last_played_at)"
-        " RETURNING p.player_id, p.handle, p.rating, p.games",
+        " RETURNING p.player_id, p.handle, p.rating, p.games, p.version, p.last_played_at",
         (ladder.id,),
     ).fetchall()
     result = {
@@ -448,11 +448,14 @@ def _apply(
         {
             "ladder": ladder.slug,
             "reason": "recalculation",
-            "players": changed if len(changed) <= MAX_PLAYERS_IN_EVENT else [],
+            "players": [
+                {name: row[name] for name in ("player_id", "handle", "rating", "games")}
+                for row in (changed if len(changed) <= MAX_PLAYERS_IN_EVENT else [])
+            ],
         },
     )
     store.mark_succeeded(conn, job_id, result)
-    return result
+    return {**result, "changed": changed}  # the standings written, for the rank index
 
 
 # The seqs of a range's matches in rating order, hashed: equal digests mean the same

@@ -105,10 +105,7 @@ def get_ladder_leaderboard(
     cursor: Cursor = None,
     around: Around = None,
 ) -> LeaderboardPage:
-    ttl = res.settings.leaderboard_cache_ttl
-    return leaderboard_page(
-        res.db, res.cache, ladder=slug, limit=limit, cursor=cursor, ttl=ttl, around=around
-    )
+    return leaderboard_page(res, ladder=slug, limit=limit, cursor=cursor, around=around)
 
 
 @router.get(
@@ -117,7 +114,7 @@ def get_ladder_leaderboard(
     responses={404: {"description": "no such ladder, or the player has no match in it"}},
 )
 def get_ladder_player(slug: Slug, player_id: UUID, res: ResourcesDep) -> PlayerStanding:
-    return player_standing(res.db, slug, player_id)
+    return player_standing(res, slug, player_id)
 
 
 @router.get("/{slug}/players/{player_id}/matches", summary="A player's matches in the ladder")

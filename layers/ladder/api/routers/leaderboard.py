@@ -20,7 +20,4 @@ router = APIRouter(prefix="/v1/leaderboard", tags=["leaderboard"])
 def get_leaderboard(
     res: ResourcesDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, around: Around = None
 ) -> LeaderboardPage:
-    ttl = res.settings.leaderboard_cache_ttl
-    return leaderboard_page(
-        res.db, res.cache, ladder=DEFAULT_LADDER, limit=limit, cursor=cursor, ttl=ttl, around=around
-    )
+    return leaderboard_page(res, ladder=DEFAULT_LADDER, limit=limit, cursor=cursor, around=around)

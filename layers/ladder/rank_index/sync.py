@@ -1,0 +1,255 @@
+"""Keeping the rank index equal to Postgres: writes after commit, rebuilds, and the
+scheduled reconciliation that measures drift and repairs it.
+
+A rebuild never serves a half-built index: it fills a new generation while the live
+one (if any) keeps serving, writers update both meanwhile, and a flip makes the new one
+live in one step. A read that finds no live generation answers from Postgres and asks
+for a rebuild (`request_rebuild`), so the index comes back by itself after Redis loses
+its data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from uuid import UUID
+
+import psycopg
+
+from ladder.board import RANKED, board_params
+from ladder.jobs import store
+from ladder.jobs.dispatch import dispatch
+from ladder.jobs.errors import JobDeferred
+from ladder.ladders import LadderRow, find_ladder
+from ladder.observability import MetricUnit, logger, metrics
+from ladder.rank_index.entries import STANDING_AS_INDEXED, IndexedStanding, member
+from ladder.rank_index.store import APPLY_BATCH, Policy, RankIndex
+from ladder.resources import Resources
+
+REBUILD = "rank.rebuild"
+SETTLE_SECONDS = 1.0  # how long reconciliation lets in-flight writes reach the index
+MAX_CHECKED = 1000  # differences re-checked one by one; more means rebuild anyway
+
+
+class RankIndexUnavailable(JobDeferred):
+    """Redis did not answer: the rebuild waits for the sweeper to send it again."""
+
+
+def policy_of(ladder: LadderRow) -> Policy:
+    return Policy(
+        min_games=ladder.board.min_games,
+        inactive_after_days=ladder.board.inactive_after_days,
+        provisional_games=ladder.rules.provisional_games,
+    )
+
+
+def after_write(res: Resources, slug: str, standings: list[IndexedStanding]) -> None:
+    """Put committed standings into the index before the write answers (read-your-
+    writes). If Redis fails, the index may now be behind: it is dropped, so reads go
+    to Postgres, and a rebuild is scheduled, which waits until Redis answers. If even
+    the drop fails, a reader reaching Redis later may see the index without this
+    write until the rebuild runs (the sweeper sends it within a minute of Redis
+    answering; counted as RankIndexMissedWrite)."""
+    if res.index.apply(slug, standings):
+        return
+    metrics.add_metric(name="RankIndexMissedWrite", unit=MetricUnit.Count, value=1)
+    res.index.drop(slug)
+    schedule_rebuild(res, slug)
+
+
+def invalidate(res: Resources, slug: str) -> None:
+    """After a change no update can express (the board's policy, opening balances):
+    stop serving the ladder's index now and rebuild it."""
+    res.index.drop(slug)
+    schedule_rebuild(res, slug)
+
+
+def schedule_rebuild(res: Resources, slug: str) -> UUID:
+    """A rebuild job for the ladder, or the one already waiting."""
+
+    def work(conn: psycopg.Connection) -> tuple[UUID, bool]:
+        waiting = conn.execute(
+            "SELECT id FROM jobs WHERE type = %s AND status = 'queued'"
+            " AND payload->>'ladder' = %s LIMIT 1",
+            (REBUILD, slug),
+        ).fetchone()
+        if waiting is not None:
+            return waiting["id"], False
+        return store.schedule_job(conn, REBUILD, {"ladder": slug}), True
+
+    job_id, new = res.db.run(work)
+    if new:
+        dispatch(res.db, res.settings, [job_id])
+    return job_id
+
+
+def request_rebuild(res: Resources, slug: str) -> None:
+    """From a read that found no live index: ask for a rebuild, once a minute at most
+    whatever the number of readers (never raises: the read has its answer)."""
+    try:
+        if res.index.claim_rebuild_request(slug):
+            schedule_rebuild(res, slug)
+    except Exception as exc:
+        logger.warning("could not ask for a rank index rebuild", ladder=slug, error=str(exc))
+
+
+def rebuild(res: Resources, slug: str) -> dict:
+    """Fill a new generation from one Postgres snapshot and make it live."""
+    index = res.index
+    token = index.lock_rebuild(slug)
+    if token is None:
+        if res.cache.degraded:
+            raise RankIndexUnavailable("redis is unavailable")
+        return {"ladder": slug, "rebuilt": False, "reason": "another rebuild is running"}
+    started = time.monotonic()
+    try:
+        ladder = res.db.run(lambda conn: find_ladder(conn, slug))
+        gen = index.begin(slug, policy_of(ladder))
+        if gen is None:
+            raise RankIndexUnavailable("redis is unavailable")
+        # The snapshot is taken after the generation exists: a write committed after it
+        # reaches the new generation by itself; one committed before is in the snapshot.
+        loaded = res.db.run(lambda conn: _load(conn, index, ladder, gen), snapshot=True)
+        live = loaded is not None and index.flip(slug, gen)
+        if loaded is not None and not live and res.cache.degraded:
+            raise RankIndexUnavailable("redis failed during the rebuild")
+    finally:
+        index.unlock_rebuild(slug, token)
+        index.forget_rebuild_request(slug)
+    seconds = time.monotonic() - started
+    if live:
+        metrics.add_metric(name="RankIndexRebuilt", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="RankIndexRebuildSeconds", unit=MetricUnit.Seconds, value=seconds)
+    # Not live: the ladder's policy changed meanwhile; whoever changed it asked for
+    # another rebuild.
+    return {"ladder": slug, "rebuilt": live, "players": loaded, "seconds": round(seconds, 3)}
+
+
+def _load(conn: psycopg.Connection, index: RankIndex, ladder: LadderRow, gen: str) -> int | None:
+    current = find_ladder(conn, ladder.slug)
+    if policy_of(current) != policy_of(ladder):
+        return None
+    batch, count = [], 0
+    query = f"COPY (SELECT {STANDING_AS_INDEXED} FROM standings WHERE {RANKED}) TO STDOUT"
+    with conn.cursor().copy(query, board_params(current, datetime.now(UTC))) as copy:
+        copy.set_types(["uuid", "text", "float8", "int4", "int8", "timestamptz"])
+        for row in copy.rows():
+            batch.append(IndexedStanding(*row))
+            if len(batch) == APPLY_BATCH:
+                if not index.apply(ladder.slug, batch, gen):
+                    raise RankIndexUnavailable("redis failed during the rebuild")
+                count, batch = count + len(batch), []
+    if batch and not index.apply(ladder.slug, batch, gen):
+        raise RankIndexUnavailable("redis failed during the rebuild")
+    return count + len(batch)
+
+
+def reconcile(res: Resources, slug: str, *, settle: float = SETTLE_SECONDS) -> dict:
+    """Compare the live index with Postgres, report the players it holds wrongly
+    (RankIndexDrift) and repair them by a rebuild. No live index: rebuild it."""
+    index = res.index
+    gen = index.live(slug)
+    if gen is None:
+        if res.cache.degraded:
+            return {"ladder": slug, "drift": None, "reason": "redis is unavailable"}
+        return {"ladder": slug, "drift": None, **rebuild(res, slug)}
+    now = datetime.now(UTC)
+    index.rank(slug, UUID(int=0), now)  # the read that applies the inactivity rule first
+    suspects = res.db.run(lambda conn: _differences(conn, index, slug, gen, now), snapshot=True)
+    if index.live(slug) != gen:
+        return {"ladder": slug, "drift": None, "reason": "rebuilt meanwhile"}
+    if suspects and len(suspects) <= MAX_CHECKED:
+        time.sleep(settle)  # writes committed during the walk reach the index
+        suspects = _still_wrong(res, slug, gen, suspects)
+    drift = len(suspects)
+    metrics.add_metric(name="RankIndexDrift", unit=MetricUnit.Count, value=drift)
+    if drift:
+        logger.warning("rank index drifted from postgres; rebuilding", ladder=slug, drift=drift)
+        return {"ladder": slug, "drift": drift, **rebuild(res, slug)}
+    return {"ladder": slug, "drift": 0}
+
+
+def _board_key(row: dict) -> tuple:
+    return (-row["rating"], -row["games"], row["handle"])
+
+
+def _differences(
+    conn: psycopg.Connection, index: RankIndex, slug: str, gen: str, now: datetime
+) -> set[UUID]:
+    """Players where the index's board and Postgres's differ, walking both in board
+    order (memory: one chunk of each, whatever the board's size)."""
+    ladder = find_ladder(conn, slug)
+    indexed = index.scan(slug, gen)
+    stored = _ranked_in_order(conn, ladder, now)
+    suspects: set[UUID] = set()
+    a, b = next(indexed, None), next(stored, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and _board_key(a) < _board_key(b)):
+            suspects.add(a["player_id"])
+            a = next(indexed, None)
+        elif a is None or _board_key(b) < _board_key(a):
+            suspects.add(b["player_id"])
+            b = next(stored, None)
+        else:
+            if a["player_id"] != b["player_id"]:
+                suspects.update((a["player_id"], b["player_id"]))
+            a, b = next(indexed, None), next(stored, None)
+    return suspects
+
+
+def _ranked_in_order(conn: psycopg.Connection, ladder: LadderRow, now: datetime) -> Iterator[dict]:
+    with conn.cursor(name="ranked_in_order") as cursor:
+        cursor.itersize = 10_000
+        cursor.execute(
+            "SELECT player_id, handle, rating, games FROM standings"
+            f" WHERE {RANKED} ORDER BY rating DESC, games DESC, handle",
+            board_params(ladder, now),
+        )
+        yield from cursor
+
+
+def _still_wrong(res: Resources, slug: str, gen: str, suspects: set[UUID]) -> set[UUID]:
+    """The suspects whose entry in the index is not what Postgres holds now, unless the
+    index holds a newer version (a write committed after this read)."""
+    players = sorted(suspects)
+
+    def read(conn: psycopg.Connection) -> dict[UUID, dict]:
+        ladder = find_ladder(conn, slug)
+        rows = conn.execute(
+            f"SELECT player_id, handle, rating, games, version, coalesce(({RANKED}), false)"
+            " AS ranked FROM standings WHERE ladder_id = %(ladder)s"
+            " AND player_id = ANY(%(players)s)",
+            {**board_params(ladder, datetime.now(UTC)), "players": players},
+        ).fetchall()
+        return {row["player_id"]: row for row in rows}
+
+    stored = res.db.run(read)
+    held = res.index.held(slug, gen, players)
+    wrong = set()
+    for player in players:
+        row = stored.get(player)
+        version, *entry = held.get(player, (-1, "", None))
+        if row is not None and version > row["version"]:
+            continue
+        expected = (
+            (member(row["games"], row["handle"], player), -row["rating"])
+            if row is not None and row["ranked"]
+            else ("", None)
+        )
+        if tuple(entry) != expected:
+            wrong.add(player)
+    return wrong
+
+
+def reconcile_due(res: Resources) -> list[dict]:
+    """What the sweeper runs each minute: reconcile each ladder whose turn has come (every
+    `rank_reconcile_seconds`, whichever sweeper gets there first)."""
+    slugs = res.db.run(
+        lambda conn: [row["slug"] for row in conn.execute("SELECT slug FROM ladders ORDER BY id")]
+    )
+    results = []
+    for slug in slugs:
+        if res.index.claim_turn(slug, "reconcile", res.settings.rank_reconcile_seconds):
+            results.append(reconcile(res, slug))
+    return results
