@@ -14,6 +14,7 @@ from ladder_dev.bench import (
     api,
     backup,
     imports,
+    ranks,
     recalc,
     stream,
     stream_abuse,
@@ -31,6 +32,8 @@ def main() -> int:
     with ExitStack() as stack:
         for result in api.bench_handler_latency(stack):
             report(result)
+    for result in ranks.bench_ranks():
+        report(result)
     for result in stream.bench_fanout():
         report(result)
     for result in stream_abuse.bench_replay_abuse():

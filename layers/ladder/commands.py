@@ -38,7 +38,6 @@ from ladder.matches import MatchReport, record_match, void_match
 from ladder.observability import MetricUnit, logger, metrics
 from ladder.players import NewPlayer, insert_player
 from ladder.rank_index import sync as rank_sync
-from ladder.rank_index.entries import IndexedStanding
 from ladder.ratings.recalculation import Point, recalculate
 from ladder.ratings.rules import sync_rating_rules
 from ladder.resources import Resources
@@ -68,7 +67,7 @@ class AfterCommit:
     jobs: list[UUID] = field(default_factory=list)
     boards_changed: set[str] = field(default_factory=set)  # ladders whose board changed
     # Standings written, by ladder, for the rank index.
-    standings: dict[str, list[IndexedStanding]] = field(default_factory=dict)
+    standings: dict[str, list[list[str]]] = field(default_factory=dict)
     # Ladders whose rank index must be rebuilt (a change of their board's policy).
     reindex: set[str] = field(default_factory=set)
 
@@ -140,7 +139,7 @@ def report_match(res: Resources, caller: Caller, report: MatchReport) -> Idempot
     def work(conn: psycopg.Connection, after: AfterCommit) -> tuple[int, dict]:
         match, after.jobs, standings = record_match(conn, report, skew)
         after.boards_changed = {match.ladder}
-        after.standings = {match.ladder: [IndexedStanding.from_row(row) for row in standings]}
+        after.standings = {match.ladder: standings}
         return 201, match.model_dump(mode="json")
 
     return _write(res, caller, "POST /v1/matches", _without_default_ladder(report), work)
@@ -260,7 +259,7 @@ def run_recalculation(
     succeeded in the one that applies it), then drop that ladder's cached board."""
     result = recalculate(res.db, job_id=job_id, ladder_id=ladder_id, start=start, progress=progress)
     changed = result.pop("changed", [])
-    rank_sync.after_write(res, result["ladder"], [IndexedStanding.from_row(r) for r in changed])
+    rank_sync.after_write(res, result["ladder"], [row["indexed"] for row in changed])
     invalidate_leaderboard(res.cache, result["ladder"])
     return result
 

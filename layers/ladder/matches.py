@@ -18,7 +18,7 @@ from ladder.jobs.store import schedule_recalculation
 from ladder.ladders import DEFAULT_LADDER, LadderRow, find_ladder, ladder_by_id, seasons_now
 from ladder.models import Match, Page, RatingHistoryEntry
 from ladder.pagination import Keyset
-from ladder.rank_index.entries import STANDING_AS_INDEXED
+from ladder.rank_index.entries import indexed
 from ladder.ratings.elo import VALID_SCORES, Standing, rate
 from ladder.text import SLUG_PATTERN
 from ladder.times import UtcTime
@@ -84,7 +84,7 @@ def _match_from_row(row: dict) -> Match:
 class Recorded(NamedTuple):
     match: Match
     jobs: list[UUID]  # scheduled by the transaction, to send once it commits
-    standings: list[dict]  # both players' standings as written (`STANDING_AS_INDEXED`)
+    standings: list[list[str]]  # both players' as written, for the rank index (`indexed`)
 
 
 def record_match(
@@ -196,7 +196,7 @@ def _rate_and_store(
         cur.executemany(
             "UPDATE standings SET rating = %s, games = %s, updated_at = now(),"
             " last_played_at = greatest(last_played_at, %s), version = version + 1"
-            f" WHERE ladder_id = %s AND player_id = %s RETURNING {STANDING_AS_INDEXED}",
+            f" WHERE ladder_id = %s AND player_id = %s RETURNING {indexed()}",
             [
                 (after_a.rating, after_a.games, played_at, ladder.id, report.player_a),
                 (after_b.rating, after_b.games, played_at, ladder.id, report.player_b),
@@ -205,7 +205,7 @@ def _rate_and_store(
         )
         standings = []
         while True:
-            standings.extend(cur.fetchall())
+            standings.extend(row["indexed"] for row in cur.fetchall())
             if not cur.nextset():
                 break
     match = Match(

@@ -66,12 +66,17 @@ def test_reads_fail_open_while_redis_is_down():
 
 
 def test_each_leaderboard_read_is_counted_by_how_it_was_served(resources):
+    """Without a live rank index, Postgres answers (cached); with one, the index."""
+    from ladder.rank_index import sync
+
     metrics.clear_metrics()
     for _ in range(2):
-        leaderboard_page(
-            resources.db, resources.cache, ladder="default", limit=10, cursor=None, ttl=60
-        )
+        leaderboard_page(resources, ladder="default", limit=10, cursor=None)
+    sync.rebuild(resources, "default")
+    leaderboard_page(resources, ladder="default", limit=10, cursor=None)
     counted = {name: sum(m["Value"]) for name, m in metrics.metric_set.items()}
     metrics.clear_metrics()
     assert counted["LeaderboardCacheMiss"] == 1
     assert counted["LeaderboardCacheHit"] == 1
+    assert counted["RankIndexFallback"] == 2
+    assert counted["RankIndexRead"] == 1

@@ -16,41 +16,32 @@ games desc, handle asc) as a Redis sorted set's order (score asc, then member by
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 MAX_GAMES = 2**31 - 1  # `games` is an int4
 GAMES_DIGITS = 10
 
-# What a write returns of a standing so that the index can take it.
-STANDING_AS_INDEXED = "player_id, handle, rating, games, version, last_played_at"
+
+def indexed_columns(table: str = "") -> str:
+    """SQL of a standing as the index takes it: the six text values per standing of
+    `scripts/apply.lua` (player id, version, score, member, games, last played in epoch
+    microseconds or ''). Postgres computes them as it writes or reads the standing, so
+    a rebuild streams them straight from COPY (`table`: an alias with its dot, where a
+    statement joins another table). A float8's text is the shortest that reads back to
+    the same double (extra_float_digits' default), as is Python's `repr`."""
+    t = table
+    return (
+        f"{t}player_id::text, {t}version::text, (-{t}rating)::text,"
+        f" lpad(({MAX_GAMES} - {t}games)::text, {GAMES_DIGITS}, '0') || {t}handle || ' '"
+        f" || {t}player_id, {t}games::text,"
+        f" coalesce((extract(epoch FROM {t}last_played_at) * 1000000)::int8::text, '')"
+    )
 
 
-@dataclass(frozen=True)
-class IndexedStanding:
-    player_id: UUID
-    handle: str
-    rating: float
-    games: int
-    version: int
-    last_played_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: dict) -> IndexedStanding:
-        return cls(**{name: row[name] for name in STANDING_AS_INDEXED.split(", ")})
-
-    def arguments(self) -> list[str]:
-        """Its part of an apply script's ARGV (`scripts/apply.lua`)."""
-        seen = "" if self.last_played_at is None else str(epoch_micros(self.last_played_at))
-        return [
-            str(self.player_id),
-            str(self.version),
-            score(self.rating),
-            member(self.games, self.handle, self.player_id),
-            str(self.games),
-            seen,
-        ]
+def indexed(table: str = "") -> str:
+    """`indexed_columns` as one array column (`AS indexed`), for a write's RETURNING."""
+    return f"ARRAY[{indexed_columns(table)}] AS indexed"
 
 
 def score(rating: float) -> str:
@@ -66,13 +57,13 @@ def member(games: int, handle: str, player_id: UUID) -> str:
     return f"{position_key(games, handle)}{player_id}"
 
 
-def decode(member_text: str, score_text: str) -> dict:
+def decode(member_text: str, score_value: str | float) -> dict:
     """A board row from a member and its score."""
     handle, player_id = member_text[GAMES_DIGITS:].split(" ")
     return {
         "player_id": UUID(player_id),
         "handle": handle,
-        "rating": -float(score_text),
+        "rating": -float(score_value),
         "games": MAX_GAMES - int(member_text[:GAMES_DIGITS]),
     }
 

@@ -16,7 +16,7 @@ and the callers answer from Postgres.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -24,7 +24,7 @@ from pathlib import Path
 from uuid import UUID
 
 from ladder.cache import Cache
-from ladder.rank_index.entries import IndexedStanding, decode, epoch_micros, position_key, score
+from ladder.rank_index.entries import decode, epoch_micros, position_key, score
 
 APPLY_BATCH = 2000  # standings per script call: long enough to amortise, short enough
 # (a few milliseconds) not to stall other clients, as Redis runs one script at a time
@@ -85,17 +85,26 @@ class RankIndex:
 
     # -- writes ---------------------------------------------------------------
 
-    def apply(self, slug: str, standings: Iterable[IndexedStanding], gen: str = "") -> bool:
-        """Take standings as committed into every generation writers keep (or `gen`);
-        False if Redis failed (the index may now miss them)."""
-        batch: list[str] = []
+    def apply(self, slug: str, standings: Iterable[Sequence[str]], gen: str = "") -> bool:
+        """Take standings as committed (`entries.indexed_columns` each) into every
+        generation writers keep (or `gen`); False if Redis failed (the index may now
+        miss them)."""
+        batch: dict[str, Sequence[str]] = {}
         for standing in standings:
-            batch.extend(standing.arguments())
-            if len(batch) >= 6 * APPLY_BATCH:
-                if self._run("apply", slug, [gen, *batch]) is None:
+            held = batch.get(standing[0])  # a player once per call: their newest
+            if held is None or int(held[1]) < int(standing[1]):
+                batch[standing[0]] = standing
+            if len(batch) == APPLY_BATCH:
+                if not self._apply(slug, gen, batch.values()):
                     return False
-                batch = []
-        return not batch or self._run("apply", slug, [gen, *batch]) is not None
+                batch = {}
+        return self._apply(slug, gen, batch.values())
+
+    def _apply(self, slug: str, gen: str, batch: Iterable[Sequence[str]]) -> bool:
+        args = [gen]
+        for standing in batch:
+            args.extend(standing)
+        return len(args) == 1 or self._run("apply", slug, args) is not None
 
     def begin(self, slug: str, policy: Policy) -> str | None:
         """A new generation that writers update from now on, for a rebuild to fill."""
@@ -112,9 +121,27 @@ class RankIndex:
 
         return self.cache.call("begin", start)
 
+    def load(self, slug: str, gen: str, standings: list[Sequence[str]], *, windowed: bool) -> bool:
+        """Load a rebuild's snapshot of ranked standings into a generation's bulk keys,
+        plain commands pipelined (the version checks happen once, in `flip`, for the
+        few players writers touched meanwhile); False if Redis failed."""
+        base = f"{self.base(slug)}:{gen}:bulk"
+        client = self.cache.client
+
+        def send() -> bool:
+            with client.pipeline(transaction=False) as pipe:
+                pipe.zadd(f"{base}:board", {s[3]: s[2] for s in standings})
+                pipe.hset(f"{base}:who", mapping={s[0]: f"{s[1]} {s[3]}" for s in standings})
+                if windowed:  # the inactivity rule's times (every ranked row has one)
+                    pipe.zadd(f"{base}:seen", {s[0]: s[5] for s in standings})
+                pipe.execute()
+            return True
+
+        return not standings or bool(self.cache.call("load", send))
+
     def flip(self, slug: str, gen: str) -> bool:
-        """Make a filled generation live; False if it was dropped meanwhile (or Redis
-        failed)."""
+        """Merge what writers wrote into a loaded generation and make it live; False if
+        it was dropped meanwhile (or Redis failed)."""
         return bool(self._run("flip", slug, [gen]))
 
     def drop(self, slug: str) -> bool:
@@ -207,7 +234,6 @@ class RankIndex:
                 start,
                 start + SCAN_CHUNK - 1,
                 withscores=True,
-                score_cast_func=str,
             )
             if not chunk:
                 return

@@ -11,19 +11,20 @@ its data.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
 import psycopg
 
-from ladder.board import RANKED, board_params
+from ladder.board import DOWN, RANKED, board_params
 from ladder.jobs import store
 from ladder.jobs.dispatch import dispatch
 from ladder.jobs.errors import JobDeferred
 from ladder.ladders import LadderRow, find_ladder
 from ladder.observability import MetricUnit, logger, metrics
-from ladder.rank_index.entries import STANDING_AS_INDEXED, IndexedStanding, member
+from ladder.rank_index.entries import indexed_columns, member
 from ladder.rank_index.store import APPLY_BATCH, Policy, RankIndex
 from ladder.resources import Resources
 
@@ -44,7 +45,7 @@ def policy_of(ladder: LadderRow) -> Policy:
     )
 
 
-def after_write(res: Resources, slug: str, standings: list[IndexedStanding]) -> None:
+def after_write(res: Resources, slug: str, standings: list[Sequence[str]]) -> None:
     """Put committed standings into the index before the write answers (read-your-
     writes). If Redis fails, the index may now be behind: it is dropped, so reads go
     to Postgres, and a rebuild is scheduled, which waits until Redis answers. If even
@@ -130,19 +131,44 @@ def _load(conn: psycopg.Connection, index: RankIndex, ladder: LadderRow, gen: st
     current = find_ladder(conn, ladder.slug)
     if policy_of(current) != policy_of(ladder):
         return None
-    batch, count = [], 0
-    query = f"COPY (SELECT {STANDING_AS_INDEXED} FROM standings WHERE {RANKED}) TO STDOUT"
-    with conn.cursor().copy(query, board_params(current, datetime.now(UTC))) as copy:
-        copy.set_types(["uuid", "text", "float8", "int4", "int8", "timestamptz"])
-        for row in copy.rows():
-            batch.append(IndexedStanding(*row))
-            if len(batch) == APPLY_BATCH:
-                if not index.apply(ladder.slug, batch, gen):
-                    raise RankIndexUnavailable("redis failed during the rebuild")
-                count, batch = count + len(batch), []
-    if batch and not index.apply(ladder.slug, batch, gen):
-        raise RankIndexUnavailable("redis failed during the rebuild")
-    return count + len(batch)
+    count, windowed = 0, current.board.inactive_after_days is not None
+    # In board order (the board index's): Redis inserts into a sorted set at twice the
+    # speed when each member lands next to the one before it.
+    query = f"COPY (SELECT {indexed_columns()} FROM standings WHERE {RANKED} {DOWN}) TO STDOUT"
+    # Redis loads one block while the next is read from Postgres: two processes busy
+    # at once instead of in turn (a third of a 1M-player rebuild's time).
+    with (
+        ThreadPoolExecutor(max_workers=1) as sender,
+        conn.cursor().copy(query, board_params(current, datetime.now(UTC))) as copy,
+    ):
+        sending: list[Future] = []
+        # Text lines that are already the index's values (no escapes: ids, digits,
+        # handles of [a-z0-9_], never null).
+        for block in _lines(copy):
+            count += len(block)
+            sending.append(sender.submit(index.load, ladder.slug, gen, block, windowed=windowed))
+            if len(sending) > 2 and not sending.pop(0).result():
+                raise RankIndexUnavailable("redis failed during the rebuild")
+        if not all(future.result() for future in sending):
+            raise RankIndexUnavailable("redis failed during the rebuild")
+    return count
+
+
+def _lines(copy) -> Iterator[list[list[str]]]:
+    """A COPY's rows as lists of text values, in blocks of APPLY_BATCH rows or fewer."""
+    chunks, rows = [], 0
+    for data in copy:  # a row per chunk, as libpq hands them
+        chunks.append(bytes(data))
+        rows += 1
+        if rows >= APPLY_BATCH:
+            yield _rows_of(chunks)
+            chunks, rows = [], 0
+    if chunks:
+        yield _rows_of(chunks)
+
+
+def _rows_of(chunks: list[bytes]) -> list[list[str]]:
+    return [line.split("\t") for line in b"".join(chunks).decode().splitlines()]
 
 
 def reconcile(res: Resources, slug: str, *, settle: float = SETTLE_SECONDS) -> dict:

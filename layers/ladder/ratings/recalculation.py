@@ -44,6 +44,7 @@ from ladder.db import Database
 from ladder.events import write_event
 from ladder.jobs import store
 from ladder.ladders import LadderRow, ladder_by_id
+from ladder.rank_index.entries import indexed
 from ladder.ratings.elo import RatingRules, rate_values
 from ladder.season_calendar import copy_text
 
@@ -420,7 +421,7 @@ def _apply(
         " FROM recalc_players_staging s WHERE p.ladder_id = %s AND p.player_id = s.player_id"
         " AND (p.rating, p.games, p.last_played_at)"
         " IS DISTINCT FROM (s.rating, s.games, s.last_played_at)"
-        " RETURNING p.player_id, p.handle, p.rating, p.games, p.version, p.last_played_at",
+        f" RETURNING p.player_id, p.handle, p.rating, p.games, {indexed('p.')}",
         (ladder.id,),
     ).fetchall()
     result = {

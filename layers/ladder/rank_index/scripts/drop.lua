@@ -7,7 +7,7 @@ if live then
   table.insert(gens, live)
 end
 for _, g in ipairs(gens) do
-  for _, part in ipairs({'board', 'who', 'seen', 'policy'}) do
+  for _, part in ipairs({'board', 'who', 'seen', 'policy', 'bulk:board', 'bulk:who', 'bulk:seen'}) do
     redis.call('UNLINK', base .. ':' .. g .. ':' .. part)
   end
 end
