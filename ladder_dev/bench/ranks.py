@@ -13,6 +13,7 @@ Functions run with the API Lambda's configuration (a pool of one connection).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import random
@@ -117,10 +118,8 @@ def _lower_priority_of_other_backends(res) -> None:
         ).fetchall()
     )
     for row in others:
-        try:
+        with contextlib.suppress(OSError):  # not this user's to renice: measured as it is
             os.setpriority(os.PRIO_PROCESS, row["pid"], 19)
-        except OSError:  # not this user's to renice: measured as it is
-            pass
 
 
 def bench_ranks(players: int = PLAYERS) -> list[Result]:
@@ -164,7 +163,9 @@ def bench_ranks(players: int = PLAYERS) -> list[Result]:
         started = time.perf_counter()
         again = sync.rebuild(res, "default")  # over a live index, which serves meanwhile
         warm = time.perf_counter() - started
-        assert first["rebuilt"] and again["rebuilt"] and again["players"] == players
+        assert first["rebuilt"]
+        assert again["rebuilt"]
+        assert again["players"] == players
         rebuild = max(cold, warm)
 
         with psycopg.connect(url) as conn:
@@ -175,7 +176,8 @@ def bench_ranks(players: int = PLAYERS) -> list[Result]:
         def count_rank(conn, player: str) -> int:
             ladder = find_ladder(conn, "default")
             me = conn.execute(
-                "SELECT rating, games, handle FROM standings WHERE ladder_id = 1 AND player_id = %s",
+                "SELECT rating, games, handle FROM standings"
+                " WHERE ladder_id = 1 AND player_id = %s",
                 (player,),
             ).fetchone()
             at = {"r": me["rating"], "g": me["games"], "h": me["handle"]}
