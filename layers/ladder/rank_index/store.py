@@ -266,3 +266,12 @@ class RankIndex:
             player: (version, text, by_member.get(text))
             for player, (version, text, _) in held.items()
         }
+
+    def on_board(self, slug: str, gen: str, members: list[str]) -> set[str]:
+        """Which of `members` a generation's board holds."""
+        if not members:
+            return set()
+        scores = self.cache.call(
+            "on_board", self.cache.client.zmscore, f"{self.base(slug)}:{gen}:board", members
+        )
+        return {m for m, score in zip(members, scores or [], strict=False) if score is not None}

@@ -202,24 +202,32 @@ def _board_key(row: dict) -> tuple:
 
 def _differences(
     conn: psycopg.Connection, index: RankIndex, slug: str, gen: str, now: datetime
-) -> set[UUID]:
+) -> dict[UUID, set[str]]:
     """Players where the index's board and Postgres's differ, walking both in board
-    order (memory: one chunk of each, whatever the board's size)."""
+    order (memory: one chunk of each, whatever the board's size), with the members the
+    index showed for them."""
     ladder = find_ladder(conn, slug)
     indexed = index.scan(slug, gen)
     stored = _ranked_in_order(conn, ladder, now)
-    suspects: set[UUID] = set()
+    suspects: dict[UUID, set[str]] = {}
+
+    def suspect(row: dict, shown: bool) -> None:
+        members = suspects.setdefault(row["player_id"], set())
+        if shown:
+            members.add(member(row["games"], row["handle"], row["player_id"]))
+
     a, b = next(indexed, None), next(stored, None)
     while a is not None or b is not None:
         if b is None or (a is not None and _board_key(a) < _board_key(b)):
-            suspects.add(a["player_id"])
+            suspect(a, shown=True)
             a = next(indexed, None)
         elif a is None or _board_key(b) < _board_key(a):
-            suspects.add(b["player_id"])
+            suspect(b, shown=False)
             b = next(stored, None)
         else:
             if a["player_id"] != b["player_id"]:
-                suspects.update((a["player_id"], b["player_id"]))
+                suspect(a, shown=True)
+                suspect(b, shown=False)
             a, b = next(indexed, None), next(stored, None)
     return suspects
 
@@ -235,9 +243,10 @@ def _ranked_in_order(conn: psycopg.Connection, ladder: LadderRow, now: datetime)
         yield from cursor
 
 
-def _still_wrong(res: Resources, slug: str, gen: str, suspects: set[UUID]) -> set[UUID]:
-    """The suspects whose entry in the index is not what Postgres holds now, unless the
-    index holds a newer version (a write committed after this read)."""
+def _still_wrong(res: Resources, slug: str, gen: str, suspects: dict[UUID, set[str]]) -> set[UUID]:
+    """The suspects the index holds wrongly now: its entry for them is not what Postgres
+    holds, or a member the walk saw for them is still on the board and is not theirs
+    (skipping any whose entry is newer than Postgres's: written after this read)."""
     players = sorted(suspects)
 
     def read(conn: psycopg.Connection) -> dict[UUID, dict]:
@@ -252,6 +261,7 @@ def _still_wrong(res: Resources, slug: str, gen: str, suspects: set[UUID]) -> se
 
     stored = res.db.run(read)
     held = res.index.held(slug, gen, players)
+    still_there = res.index.on_board(slug, gen, [m for ms in suspects.values() for m in ms])
     wrong = set()
     for player in players:
         row = stored.get(player)
@@ -263,19 +273,7 @@ def _still_wrong(res: Resources, slug: str, gen: str, suspects: set[UUID]) -> se
             if row is not None and row["ranked"]
             else ("", None)
         )
-        if tuple(entry) != expected:
+        strays = {m for m in suspects[player] if m in still_there and m != expected[0]}
+        if tuple(entry) != expected or strays:
             wrong.add(player)
     return wrong
-
-
-def reconcile_due(res: Resources) -> list[dict]:
-    """What the sweeper runs each minute: reconcile each ladder whose turn has come (every
-    `rank_reconcile_seconds`, whichever sweeper gets there first)."""
-    slugs = res.db.run(
-        lambda conn: [row["slug"] for row in conn.execute("SELECT slug FROM ladders ORDER BY id")]
-    )
-    results = []
-    for slug in slugs:
-        if res.index.claim_turn(slug, "reconcile", res.settings.rank_reconcile_seconds):
-            results.append(reconcile(res, slug))
-    return results
