@@ -164,11 +164,12 @@ def worked(deployment, played):
     return messages, invocation.responses[0]
 
 
-def test_the_worker_recalculates_and_backs_up_with_its_pool_of_one(deployment, worked):
+def test_the_worker_recalculates_indexes_and_backs_up_with_its_pool_of_one(deployment, worked):
     messages, response = worked
     assert {json.loads(m["Body"])["type"] for m in messages} == {
         "elo.recalculate",
         "backup.create",
+        "rank.rebuild",  # asked for by the leaderboard read, which found no rank index
     }
     assert response == {"batchItemFailures": []}
     with deployment.superuser() as conn:

@@ -42,7 +42,9 @@ export class Leaderboard {
       // As the server ranks: at least the board's minimum of games (inactivity is
       // the snapshot's; players an event brings have just played).
       .filter((p) => p.games >= this.minGames)
-      .sort((a, b) => b.rating - a.rating || b.games - a.games || a.handle.localeCompare(b.handle))
+      // Handles tie-break byte by byte, as the server orders them (not by locale).
+      .sort((a, b) => b.rating - a.rating || b.games - a.games ||
+                      (a.handle < b.handle ? -1 : a.handle > b.handle ? 1 : 0))
       .slice(0, this.size);
   }
 
