@@ -193,6 +193,17 @@ class Observability(Construct):
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
         alarm(
+            "RankIndexDrift",
+            # Each reconciliation reports how many players the index held wrongly, and
+            # repairs them; drift found twice running means something keeps breaking it.
+            app_metric("RankIndexDrift", "Maximum", Duration.minutes(10)),
+            "The rank index keeps drifting from Postgres (runbook: RankIndexDrift).",
+            threshold=1,
+            evaluation_periods=2,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        alarm(
             "RestoreDrillFailed",
             app_metric("RestoreDrillSucceeded", "Minimum", Duration.hours(1)),
             "The weekly restore drill failed (runbook: RestoreDrillFailed).",

@@ -29,6 +29,14 @@ DASHBOARD_METRICS: dict[str, tuple[str, ...]] = {
         "CacheBypassed",
         "CacheErrors",
     ),
+    "Rank index": (
+        "RankIndexRead",
+        "RankIndexFallback",
+        "RankIndexDrift",
+        "RankIndexRebuilt",
+        "RankIndexRebuildSeconds",
+        "RankIndexMissedWrite",
+    ),
     "Jobs": (
         "JobDuration",
         "JobFailures",

@@ -5,10 +5,13 @@ its reason, unless LADDER_REQUIRE_BROWSER=1 (set by .ci/run) makes that a failur
 """
 
 import os
+import random
 import shutil
 import signal
 import threading
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -169,5 +172,85 @@ def test_the_ladder_picker_shows_one_ladder_live(settings, api_server):
             page.select_option("#ladder", "default")
             expect(page).to_have_url(f"{stream.url}/?ladder=default")
             expect(page.locator("#board tr td:nth-child(2)")).to_have_text(["pick_b", "pick_c"])
+    finally:
+        stream.stop()
+
+
+def test_you_see_your_rank_neighbours_and_rating_history_live(
+    settings, api_server, resources, tmp_path
+):
+    """A player picked by handle: rank, percentile and neighbours as the server ranks
+    them, updated live; the chart marks season starts and a voided match. The
+    screenshot is kept for a person to look at (LADDER_SCREENSHOTS, or the test's
+    temporary directory)."""
+    require_browser()
+    from playwright.sync_api import expect
+
+    from ladder import commands
+
+    api = httpx.Client(base_url=api_server, headers=bearer("ladder:write", "ladder:admin"))
+    now = datetime.now(UTC).replace(microsecond=0)
+    anchor = now - timedelta(days=3)
+    seasons = {"every": "P1D", "anchor": anchor.isoformat(), "grace_seconds": 4 * 86400}
+    created = api.post("/v1/ladders", json={"slug": "duel", "name": "Duel", "seasons": seasons})
+    assert created.status_code == 201, created.text
+    handles = ["you_me", "you_ann", "you_bob", "you_cyd", "you_dee"]
+    ids = {
+        h: api.post("/v1/players", json={"handle": h, "display_name": h}).json()["id"]
+        for h in handles
+    }
+    rng = random.Random(4)
+    played = []
+
+    def match(a: str, b: str, score: float, at: datetime | None = None) -> str:
+        body = {"player_a": ids[a], "player_b": ids[b], "score_a": score, "ladder": "duel"}
+        if at is not None:
+            body["played_at"] = at.isoformat()
+        response = api.post("/v1/matches", json=body, headers={"Idempotency-Key": str(uuid4())})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    for n in range(24):  # three days of matches, one of them voided later
+        at = anchor + timedelta(minutes=10 + n * 170)
+        played.append(match("you_me", handles[1 + n % 4], rng.choice([1, 1, 0.5, 0]), at))
+    match("you_ann", "you_bob", 1)
+    match("you_cyd", "you_dee", 1)
+    job = api.post(f"/v1/matches/{played[9]}/void").json()["job_id"]
+    commands.run_job_here(resources, job)
+    for jobs in resources.db.run(  # the season resets the schedule asked for, if any
+        lambda conn: conn.execute("SELECT id FROM jobs WHERE status = 'queued'").fetchall()
+    ):
+        commands.run_job_here(resources, jobs["id"])
+
+    stream = StreamServer(settings, LADDER_PUBLIC_API_URL=api_server).start()
+    try:
+        with live_page(f"{stream.url}/?ladder=duel&you=you_me") as page:
+            page.set_viewport_size({"width": 1100, "height": 900})
+            standing = api.get(f"/v1/ladders/duel/players/{ids['you_me']}").json()
+            you = page.locator("#you-standing")
+            expect(you).to_have_attribute("data-rank", str(standing["rank"]))
+            expect(you).to_contain_text(f"ahead of {standing['percentile']:.1f}%")
+            around = api.get(f"/v1/ladders/duel/leaderboard?around={ids['you_me']}&limit=5")
+            names = [row["handle"] for row in around.json()["items"]]
+            expect(page.locator("#you-neighbours td:nth-child(2)")).to_have_text(names)
+            expect(page.locator("#you-neighbours tr.me td:nth-child(2)")).to_have_text("you_me")
+            chart = page.locator("#you-chart")
+            expect(chart).to_have_attribute("data-points", "23")  # 24 played, one voided
+            expect(chart).to_have_attribute("data-voided", "1")
+            expect(page.locator("#you-chart .season")).to_have_count(2)  # seasons 2 and 3 start
+            shots = os.environ.get("LADDER_SCREENSHOTS") or str(tmp_path)
+            os.makedirs(shots, exist_ok=True)
+            page.locator("#you").screenshot(path=os.path.join(shots, "live-page-you.png"))
+
+            # Live: you lose four in a row; the panel follows without a reload.
+            for _ in range(4):
+                match("you_ann", "you_me", 1)
+            moved = api.get(f"/v1/ladders/duel/players/{ids['you_me']}").json()
+            expect(you).to_contain_text(f"{moved['rating']:.1f} (peak")
+            expect(you).to_have_attribute("data-rank", str(moved["rank"]))
+            expect(chart).to_have_attribute("data-points", "27")
+            around = api.get(f"/v1/ladders/duel/leaderboard?around={ids['you_me']}&limit=5")
+            names = [row["handle"] for row in around.json()["items"]]
+            expect(page.locator("#you-neighbours td:nth-child(2)")).to_have_text(names)
     finally:
         stream.stop()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 ALARMS = ("Api5xx", "ApiLatencyP99", "DlqNotEmpty", "OldestJobAge", "BackupStale")
 ALARMS += ("RestoreDrillFailed", "StreamUnhealthyHosts", "CacheDegraded", "SeasonCloseOverdue")
+ALARMS += ("RankIndexDrift",)
 
 
 def test_every_log_group_has_retention(prod, preview):
@@ -119,7 +120,7 @@ def test_every_alarm_and_alert_has_a_runbook_section(stage):
         for a in stage.resources("AWS::CloudWatch::Alarm").values()
     }
     named |= {alert["annotations"]["runbook"] for alert in STREAM_ALERTS}
-    assert len(named) == 13
+    assert len(named) == 14
     assert named <= sections, named - sections
     text = Path("docs/runbook.md").read_text()
     assert "## Restore from a backup" in text

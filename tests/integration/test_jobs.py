@@ -413,7 +413,7 @@ def test_a_void_and_a_missed_match_in_the_same_window_cannot_cancel_out(
     ids = [create_player(client, writer, f"cancel_{i}")["id"] for i in range(4)]
     skew = timedelta(minutes=5)
     with psycopg.connect(database_url, row_factory=dict_row) as pending:
-        missed, _ = _rate_and_store(
+        (missed, _, _), _ = _rate_and_store(
             pending,
             find_ladder(pending, "default"),
             MatchReport(player_a=ids[2], player_b=ids[3], score_a=1.0, played_at=None),

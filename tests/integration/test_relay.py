@@ -147,6 +147,11 @@ def test_the_scheduled_sweeper_lambda_publishes_leftovers(settings, store, monke
         publish(settings.database_url, 30)
         event = {"source": "aws.scheduler", "detail": {}}
         result = sweeper.handler(event, LambdaContext("ladder-sweeper"))
+        # No rank index yet: the reconciliation built the default ladder's.
+        reconciled = [
+            (r["ladder"], r["drift"], r["rebuilt"]) for r in result.pop("ranks_reconciled")
+        ]
+        assert reconciled == [("default", None, True)]
         assert result == {
             "swept": True,
             "published": 30,

@@ -42,6 +42,7 @@ MAY_CAUSE_EFFECTS = {
     CORE / "job_handlers.py",
     CORE / "jobs" / "dispatch.py",
     CORE / "leaderboard.py",
+    CORE / "rank_index" / "sync.py",  # the index's own effects: a rebuild job when needed
     ROOT / "functions" / "sweeper.py",
 }
 # What a router must leave to commands (transactions, effects, scheduling) and to the

@@ -46,6 +46,7 @@ POLICY: dict[str, dict[str, str]] = {
         "games": KEEP,
         "last_played_at": KEEP,
         "updated_at": KEEP,
+        "version": KEEP,
     },
     "matches": {
         "id": KEEP,

@@ -144,6 +144,13 @@ class RankIndex:
         it was dropped meanwhile (or Redis failed)."""
         return bool(self._run("flip", slug, [gen]))
 
+    def discard(self, slug: str, gen: str) -> None:
+        """Give up a generation being built (its rebuild failed): writers stop updating
+        it and its keys go."""
+        base = self.base(slug)
+        self.cache.call("discard", self.cache.client.srem, f"{base}:gens", gen)
+        self._run("flip", slug, [gen])  # a generation writers no longer keep: deleted
+
     def drop(self, slug: str) -> bool:
         """Stop serving the ladder's index until a rebuild (its board policy changed, or
         a write could not reach it)."""

@@ -111,7 +111,11 @@ def rebuild(res: Resources, slug: str) -> dict:
             raise RankIndexUnavailable("redis is unavailable")
         # The snapshot is taken after the generation exists: a write committed after it
         # reaches the new generation by itself; one committed before is in the snapshot.
-        loaded = res.db.run(lambda conn: _load(conn, index, ladder, gen), snapshot=True)
+        try:
+            loaded = res.db.run(lambda conn: _load(conn, index, ladder, gen), snapshot=True)
+        except BaseException:
+            index.discard(slug, gen)
+            raise
         live = loaded is not None and index.flip(slug, gen)
         if loaded is not None and not live and res.cache.degraded:
             raise RankIndexUnavailable("redis failed during the rebuild")
@@ -277,3 +281,16 @@ def _still_wrong(res: Resources, slug: str, gen: str, suspects: dict[UUID, set[s
         if tuple(entry) != expected or strays:
             wrong.add(player)
     return wrong
+
+
+def reconcile_due(res: Resources) -> list[dict]:
+    """What the sweeper runs each minute: reconcile each ladder whose turn has come (every
+    `rank_reconcile_seconds`, whichever sweeper gets there first)."""
+    slugs = res.db.run(
+        lambda conn: [row["slug"] for row in conn.execute("SELECT slug FROM ladders ORDER BY id")]
+    )
+    results = []
+    for slug in slugs:
+        if res.index.claim_turn(slug, "reconcile", res.settings.rank_reconcile_seconds):
+            results.append(reconcile(res, slug))
+    return results
