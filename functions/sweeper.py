@@ -8,7 +8,7 @@
 - Idempotency records: forget responses older than the retry window.
 - Seasons: schedule the closes and resets that are due (`ladder.seasons.tick`).
 - Rank index: compare each ladder's with Postgres every `rank_reconcile_seconds`,
-  report drift and repair it; rebuild one that is missing.
+  report drift; a rebuild job repairs it, or builds one that is missing.
 - Backups: report the age of the newest complete backup (BackupAgeSeconds),
   which the "backup older than 26 h" alarm watches.
 """

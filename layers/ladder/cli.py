@@ -147,7 +147,7 @@ def cmd_ranks(args: argparse.Namespace) -> int:
                 )
             print(f"rebuilt: {result['players']} players ranked in {result['seconds']} s")
         else:
-            result = sync.reconcile(res, args.ladder)
+            result = sync.reconcile(res, args.ladder, inline=True)
             drift = result["drift"]
             if drift is None:
                 print(f"no live index: {'rebuilt' if result.get('rebuilt') else 'not rebuilt'}")

@@ -174,3 +174,18 @@ def test_restore_refuses_the_live_database_even_with_force(shell, settings, popu
     for target in (settings.database_url, other_spelling):
         refused = shell("backup", "restore", backup_id, "--target-url", target, "--force")
         one_line_error(refused, 1, "live database")
+
+
+def test_ranks_rebuild_and_check_say_what_they_did_in_one_line(shell, populated, settings):
+    prefix = {"LADDER_REDIS_PREFIX": settings.redis_prefix}
+    checked = shell("ranks", "check", **prefix)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout == "no live index: rebuilt\n"
+    again = shell("ranks", "check", "--ladder", "default", **prefix)
+    assert (again.returncode, again.stdout) == (0, "drift: 0\n")
+    rebuilt = shell("ranks", "rebuild", **prefix)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout.startswith("rebuilt: 5 players ranked in ")
+    one_line_error(shell("ranks", "rebuild", "--ladder", "nosuch", **prefix), 1, "nosuch")
+    down = {**prefix, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    one_line_error(shell("ranks", "check", **down), 1)

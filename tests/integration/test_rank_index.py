@@ -270,7 +270,7 @@ def test_drift_is_reported_and_repaired(client, writer, admin, db, resources, se
     member = raw.zrange(board, 0, 0)[0]
     raw.zadd(board, {member: -2000.0, "0000000005ghost 00000000-0000-4000-8000-000000000000": -1})
     raw.close()
-    result = sync.reconcile(resources, "drift", settle=0)
+    result = sync.reconcile(resources, "drift", settle=0, inline=True)
     assert result["drift"] == 2
     assert result["rebuilt"]
     assert sync.reconcile(resources, "drift", settle=0)["drift"] == 0

@@ -175,28 +175,37 @@ def _rows_of(chunks: list[bytes]) -> list[list[str]]:
     return [line.split("\t") for line in b"".join(chunks).decode().splitlines()]
 
 
-def reconcile(res: Resources, slug: str, *, settle: float = SETTLE_SECONDS) -> dict:
+def reconcile(
+    res: Resources, slug: str, *, settle: float = SETTLE_SECONDS, inline: bool = False
+) -> dict:
     """Compare the live index with Postgres, report the players it holds wrongly
-    (RankIndexDrift) and repair them by a rebuild. No live index: rebuild it."""
+    (RankIndexDrift) and repair them by a rebuild; with no live index, rebuild it. The
+    rebuild runs here when `inline` (the CLI), else as a job (the sweeper has a minute;
+    the worker, fifteen)."""
     index = res.index
+
+    def repair() -> dict:
+        if inline:
+            return rebuild(res, slug)
+        return {"rebuild_job": str(schedule_rebuild(res, slug))}
+
     gen = index.live(slug)
     if gen is None:
         if res.cache.degraded:
             return {"ladder": slug, "drift": None, "reason": "redis is unavailable"}
-        return {"ladder": slug, "drift": None, **rebuild(res, slug)}
+        return {"ladder": slug, "drift": None, **repair()}
     now = datetime.now(UTC)
     index.rank(slug, UUID(int=0), now)  # the read that applies the inactivity rule first
     suspects = res.db.run(lambda conn: _differences(conn, index, slug, gen, now), snapshot=True)
     if index.live(slug) != gen:
         return {"ladder": slug, "drift": None, "reason": "rebuilt meanwhile"}
     if suspects and len(suspects) <= MAX_CHECKED:
-        time.sleep(settle)  # writes committed during the walk reach the index
-        suspects = _still_wrong(res, slug, gen, suspects)
+        suspects = _still_wrong(res, slug, gen, suspects, settle)
     drift = len(suspects)
     metrics.add_metric(name="RankIndexDrift", unit=MetricUnit.Count, value=drift)
     if drift:
         logger.warning("rank index drifted from postgres; rebuilding", ladder=slug, drift=drift)
-        return {"ladder": slug, "drift": drift, **rebuild(res, slug)}
+        return {"ladder": slug, "drift": drift, **repair()}
     return {"ladder": slug, "drift": 0}
 
 
@@ -247,31 +256,43 @@ def _ranked_in_order(conn: psycopg.Connection, ladder: LadderRow, now: datetime)
         yield from cursor
 
 
-def _still_wrong(res: Resources, slug: str, gen: str, suspects: dict[UUID, set[str]]) -> set[UUID]:
-    """The suspects the index holds wrongly now: its entry for them is not what Postgres
-    holds, or a member the walk saw for them is still on the board and is not theirs
-    (skipping any whose entry is newer than Postgres's: written after this read)."""
-    players = sorted(suspects)
+def _still_wrong(
+    res: Resources, slug: str, gen: str, suspects: dict[UUID, set[str]], settle: float
+) -> set[UUID]:
+    """The suspects the index still holds wrongly: checked now, and those wrong checked
+    again after `settle` seconds, so a write whose update was on its way to Redis (it
+    committed, its answer is not out yet) is not counted."""
+    wrong = _wrong_now(res, slug, gen, suspects, sorted(suspects))
+    if wrong and settle:
+        time.sleep(settle)
+        wrong = _wrong_now(res, slug, gen, suspects, sorted(wrong))
+    return wrong
+
+
+def _wrong_now(
+    res: Resources, slug: str, gen: str, suspects: dict[UUID, set[str]], players: list[UUID]
+) -> set[UUID]:
+    """The players whose entry in the index is not what Postgres holds, or for whom a
+    member the walk saw is still on the board and is not theirs. The index is read
+    first: an entry newer than Postgres's is then no write in flight but an index ahead
+    of its database (one restored from a backup, say), and wrong too."""
+    held = res.index.held(slug, gen, players)
+    still_there = res.index.on_board(slug, gen, [m for p in players for m in suspects[p]])
 
     def read(conn: psycopg.Connection) -> dict[UUID, dict]:
         ladder = find_ladder(conn, slug)
         rows = conn.execute(
-            f"SELECT player_id, handle, rating, games, version, coalesce(({RANKED}), false)"
-            " AS ranked FROM standings WHERE ladder_id = %(ladder)s"
-            " AND player_id = ANY(%(players)s)",
+            f"SELECT player_id, handle, rating, games, coalesce(({RANKED}), false) AS ranked"
+            " FROM standings WHERE ladder_id = %(ladder)s AND player_id = ANY(%(players)s)",
             {**board_params(ladder, datetime.now(UTC)), "players": players},
         ).fetchall()
         return {row["player_id"]: row for row in rows}
 
     stored = res.db.run(read)
-    held = res.index.held(slug, gen, players)
-    still_there = res.index.on_board(slug, gen, [m for ms in suspects.values() for m in ms])
     wrong = set()
     for player in players:
         row = stored.get(player)
-        version, *entry = held.get(player, (-1, "", None))
-        if row is not None and version > row["version"]:
-            continue
+        _, *entry = held.get(player, (-1, "", None))
         expected = (
             (member(row["games"], row["handle"], player), -row["rating"])
             if row is not None and row["ranked"]

@@ -21,11 +21,17 @@ if not policy[1] then
 end
 
 -- The inactivity rule: whoever last played before now - window leaves the board
--- here, once, as time passes (a new match puts them back).
+-- here, once, as time passes (a new match puts them back). At most 1,000 per
+-- read, so no read holds Redis long: with more due, this read answers nil (the
+-- caller asks Postgres) and the next ones carry on.
 if policy[1] ~= '' then
   local cutoff = tonumber(ARGV[1]) - tonumber(policy[1])
-  local gone = redis.call('ZRANGEBYSCORE', key .. ':seen', '-inf', '(' .. string.format('%.0f', cutoff))
-  for _, player in ipairs(gone) do
+  local gone = redis.call('ZRANGEBYSCORE', key .. ':seen', '-inf',
+    '(' .. string.format('%.0f', cutoff), 'LIMIT', 0, 1001)
+  for n, player in ipairs(gone) do
+    if n > 1000 then
+      return nil
+    end
     local held = redis.call('HGET', key .. ':who', player)
     local space = string.find(held, ' ', 1, true)
     redis.call('ZREM', board, string.sub(held, space + 1))
