@@ -64,6 +64,12 @@ class Cache:
         if self.degraded:
             metrics.add_metric(name="CacheBypassed", unit=MetricUnit.Count, value=1)
             return None
+        return self.call_always(op, fn, *args, **kwargs)
+
+    def call_always(self, op: str, fn, *args, **kwargs) -> Any:
+        """As `call`, but tried even while Redis is bypassed: for a repair that must not
+        be skipped because an earlier call just failed (dropping an index that missed a
+        write)."""
         try:
             return fn(*args, **kwargs)
         except redis.RedisError as exc:

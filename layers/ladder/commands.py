@@ -142,7 +142,14 @@ def report_match(res: Resources, caller: Caller, report: MatchReport) -> Idempot
         after.standings = {match.ladder: standings}
         return 201, match.model_dump(mode="json")
 
-    return _write(res, caller, "POST /v1/matches", _without_default_ladder(report), work)
+    result = _write(res, caller, "POST /v1/matches", _without_default_ladder(report), work)
+    if result.replayed and result.status_code == 201:
+        # The attempt that stored this answer may have died before its effects; the
+        # sweeper sends its jobs, and the rank index takes the players' standings now.
+        body = result.body
+        ladder = body.get("ladder", DEFAULT_LADDER)  # answers stored before ladders: none
+        rank_sync.refresh(res, ladder, [body["player_a"], body["player_b"]])
+    return result
 
 
 def _without_default_ladder(body: BaseModel) -> dict[str, Any]:

@@ -301,3 +301,105 @@ def test_with_redis_down_postgres_answers_and_a_rebuild_waits(settings, db, writ
             sync.rebuild(down, "dark")
     finally:
         down.close()
+
+
+def test_a_write_that_could_not_reach_the_index_drops_it_for_every_reader(
+    client, writer, admin, db, resources, settings
+):
+    """Redis stalls past the client's timeout while a write updates the index: the
+    write still answers, and the index it missed is dropped (though the failure just
+    opened this process's circuit), so no other process serves it without the write."""
+    import redis
+
+    create_ladder(client, admin, "stall")
+    ids = [create_player(client, writer, f"st_{i}")["id"] for i in range(4)]
+    record_match(client, writer, ids[0], ids[1], 1.0, ladder="stall")
+    assert sync.rebuild(resources, "stall")["rebuilt"]
+    raw = redis.Redis.from_url(settings.redis_url)
+    try:
+        raw.execute_command("CLIENT", "PAUSE", 400, "WRITE")  # the apply times out at 250
+        response = record_match(client, writer, ids[2], ids[3], 1.0, ladder="stall")
+        assert response.status_code == 201
+    finally:
+        raw.execute_command("CLIENT", "UNPAUSE")
+        raw.close()
+    assert resources.index.live("stall") is None or resources.cache.degraded
+    other = Resources.from_settings(settings)
+    try:
+        assert other.index.live("stall") is None
+        with TestClient(create_app(other)) as elsewhere:
+            down, _ = walk(elsewhere, "stall", 10)
+        assert down == independent_board(db, "stall")
+        jobs = db.execute("SELECT payload FROM jobs WHERE type = 'rank.rebuild'").fetchall()
+        assert [job["payload"] for job in jobs] == [{"ladder": "stall"}]
+    finally:
+        other.close()
+
+
+def test_a_retried_match_whose_first_answer_was_lost_updates_the_index(
+    client, writer, admin, db, resources, monkeypatch
+):
+    """The process that committed a match died before updating the index; the game
+    server's retry (same key) gets the stored answer, and the index catches up."""
+    create_ladder(client, admin, "retry")
+    ids = [create_player(client, writer, f"rt_{i}")["id"] for i in range(2)]
+    record_match(client, writer, ids[0], ids[1], 1.0, ladder="retry")
+    assert sync.rebuild(resources, "retry")["rebuilt"]
+    with monkeypatch.context() as crash:
+        crash.setattr(commands.AfterCommit, "run", lambda self, res: None)  # died here
+        first = record_match(client, writer, ids[1], ids[0], 1.0, key="m-2", ladder="retry")
+    stale = client.get("/v1/ladders/retry/leaderboard").json()
+    assert shown(stale) != independent_board(db, "retry")  # the index missed it
+    again = record_match(client, writer, ids[1], ids[0], 1.0, key="m-2", ladder="retry")
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    page = client.get("/v1/ladders/retry/leaderboard").json()
+    assert shown(page) == independent_board(db, "retry")
+
+
+def test_a_rebuild_remembers_the_versions_of_players_off_the_board(
+    client, writer, admin, db, resources
+):
+    """Off the board after a void (one game, min_games 2): a late update from before the
+    void must not put them back, after a rebuild as before it."""
+    create_ladder(client, admin, "tomb", board={"min_games": 2})
+    a, b = (create_player(client, writer, f"tomb_{i}")["id"] for i in range(2))
+    record_match(client, writer, a, b, 1.0, ladder="tomb")
+    second = record_match(client, writer, a, b, 1.0, ladder="tomb").json()
+    ranked = db.execute(
+        f"SELECT {indexed_columns()} FROM standings WHERE player_id = ANY(%s)", ([a, b],)
+    ).fetchall()
+    assert len(independent_board(db, "tomb")) == 2
+    job = client.post(f"/v1/matches/{second['id']}/void", headers=admin).json()["job_id"]
+    commands.run_job_here(resources, job)
+    assert independent_board(db, "tomb") == []
+    assert sync.rebuild(resources, "tomb")["rebuilt"]
+    assert resources.index.apply("tomb", [list(row.values()) for row in ranked])
+    assert client.get("/v1/ladders/tomb/leaderboard").json()["items"] == []
+
+
+def test_a_rebuild_waits_its_turn_and_clears_what_a_failed_one_left(
+    client, writer, admin, db, resources
+):
+    create_ladder(client, admin, "turns")
+    ids = [create_player(client, writer, f"tn_{i}")["id"] for i in range(2)]
+    record_match(client, writer, ids[0], ids[1], 1.0, ladder="turns")
+    held = resources.index.lock_rebuild("turns")
+    with pytest.raises(sync.RebuildBusy):  # a job: deferred, sent again by the sweeper
+        sync.rebuild(resources, "turns")
+    resources.index.unlock_rebuild("turns", held)
+    # What a rebuild that died mid-load leaves: a generation writers still update.
+    orphan = resources.index.begin("turns", sync.policy_of(_ladder(resources, "turns")))
+    record_match(client, writer, ids[1], ids[0], 1.0, ladder="turns")
+    assert sync.rebuild(resources, "turns")["rebuilt"]
+    live = resources.index.live("turns")
+    assert live != orphan
+    gens = resources.cache.client.smembers(f"{resources.index.base('turns')}:gens")
+    assert gens == {live}
+    assert not resources.cache.client.exists(f"{resources.index.base('turns')}:{orphan}:who")
+
+
+def _ladder(resources, slug):
+    from ladder.ladders import find_ladder
+
+    return resources.db.run(lambda conn: find_ladder(conn, slug))

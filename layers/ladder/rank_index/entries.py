@@ -63,7 +63,7 @@ def decode(member_text: str, score_value: str | float) -> dict:
     return {
         "player_id": UUID(player_id),
         "handle": handle,
-        "rating": -float(score_value),
+        "rating": 0.0 - float(score_value),  # not -x: a score of 0 is rating 0.0, not -0.0
         "games": MAX_GAMES - int(member_text[:GAMES_DIGITS]),
     }
 

@@ -78,10 +78,11 @@ class RankIndex:
     def base(self, slug: str) -> str:
         return self.cache.key(f"rank:{{{slug}}}")
 
-    def _run(self, name: str, slug: str, args: list) -> object:
+    def _run(self, name: str, slug: str, args: list, *, always: bool = False) -> object:
         client = self.cache.client
         script = client.register_script(_script_text(name))  # EVALSHA, EVAL if unknown
-        return self.cache.call(name, script, keys=[self.base(slug)], args=args, client=client)
+        call = self.cache.call_always if always else self.cache.call
+        return call(name, script, keys=[self.base(slug)], args=args, client=client)
 
     # -- writes ---------------------------------------------------------------
 
@@ -112,7 +113,9 @@ class RankIndex:
         base = self.base(slug)
 
         def start() -> str:
-            gen = str(client.incr(f"{base}:next"))
+            # Random, not counted: a counter would start again after Redis lost its
+            # data, and a rebuild begun before the loss could share its keys.
+            gen = secrets.token_hex(6)
             with client.pipeline() as tx:  # MULTI: the policy is there before writers look
                 tx.hset(f"{base}:{gen}:policy", mapping=policy.fields())
                 tx.sadd(f"{base}:gens", gen)
@@ -122,18 +125,24 @@ class RankIndex:
         return self.cache.call("begin", start)
 
     def load(self, slug: str, gen: str, standings: list[Sequence[str]], *, windowed: bool) -> bool:
-        """Load a rebuild's snapshot of ranked standings into a generation's bulk keys,
-        plain commands pipelined (the version checks happen once, in `flip`, for the
-        few players writers touched meanwhile); False if Redis failed."""
+        """Load a rebuild's snapshot into a generation's bulk keys: each standing's
+        values (`entries.indexed_columns`) and whether it is ranked ('t'/'f'), plain
+        commands pipelined (the version checks happen once, in `flip`, for the few
+        players writers touched meanwhile). Unranked standings are remembered with their
+        version, so an older update of theirs still changes nothing. False if Redis
+        failed."""
         base = f"{self.base(slug)}:{gen}:bulk"
         client = self.cache.client
+        ranked = [s for s in standings if s[6] == "t"]
 
         def send() -> bool:
             with client.pipeline(transaction=False) as pipe:
-                pipe.zadd(f"{base}:board", {s[3]: s[2] for s in standings})
-                pipe.hset(f"{base}:who", mapping={s[0]: f"{s[1]} {s[3]}" for s in standings})
-                if windowed:  # the inactivity rule's times (every ranked row has one)
-                    pipe.zadd(f"{base}:seen", {s[0]: s[5] for s in standings})
+                if ranked:
+                    pipe.zadd(f"{base}:board", {s[3]: s[2] for s in ranked})
+                    if windowed:  # the inactivity rule's times (every ranked row has one)
+                        pipe.zadd(f"{base}:seen", {s[0]: s[5] for s in ranked})
+                who = {s[0]: f"{s[1]} {s[3] if s[6] == 't' else ''}" for s in standings}
+                pipe.hset(f"{base}:who", mapping=who)
                 pipe.execute()
             return True
 
@@ -148,13 +157,13 @@ class RankIndex:
         """Give up a generation being built (its rebuild failed): writers stop updating
         it and its keys go."""
         base = self.base(slug)
-        self.cache.call("discard", self.cache.client.srem, f"{base}:gens", gen)
-        self._run("flip", slug, [gen])  # a generation writers no longer keep: deleted
+        self.cache.call_always("discard", self.cache.client.srem, f"{base}:gens", gen)
+        self._run("flip", slug, [gen], always=True)  # one writers no longer keep: deleted
 
     def drop(self, slug: str) -> bool:
         """Stop serving the ladder's index until a rebuild (its board policy changed, or
         a write could not reach it)."""
-        return self._run("drop", slug, []) is not None
+        return self._run("drop", slug, [], always=True) is not None
 
     def lock_rebuild(self, slug: str) -> str | None:
         """One rebuild of a ladder at a time: a token to unlock with, or None."""
@@ -173,7 +182,7 @@ class RankIndex:
         key = f"{self.base(slug)}:rebuilding"
         client = self.cache.client
         # Only our own lock: one that expired and was taken since is another's.
-        self.cache.call(
+        self.cache.call_always(
             "unlock",
             client.eval,
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end",
@@ -193,7 +202,8 @@ class RankIndex:
         return self.claim_turn(slug, "requested", REQUEST_TTL)
 
     def forget_rebuild_request(self, slug: str) -> None:
-        self.cache.call("request", self.cache.client.delete, f"{self.base(slug)}:requested")
+        key = f"{self.base(slug)}:requested"
+        self.cache.call_always("request", self.cache.client.delete, key)
 
     # -- reads ----------------------------------------------------------------
 
@@ -260,7 +270,9 @@ class RankIndex:
             "held", self.cache.client.hmget, f"{base}:who", [str(p) for p in players]
         )
         held = {}
-        for player, value in zip(players, got or [], strict=True):
+        if got is None:  # Redis failed: nothing known
+            return {}
+        for player, value in zip(players, got, strict=True):
             if value is not None:
                 version, member_text = value.split(" ", 1)
                 held[player] = (int(version), member_text, None)

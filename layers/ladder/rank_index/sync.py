@@ -24,7 +24,7 @@ from ladder.jobs.dispatch import dispatch
 from ladder.jobs.errors import JobDeferred
 from ladder.ladders import LadderRow, find_ladder
 from ladder.observability import MetricUnit, logger, metrics
-from ladder.rank_index.entries import indexed_columns, member
+from ladder.rank_index.entries import indexed, indexed_columns, member
 from ladder.rank_index.store import APPLY_BATCH, Policy, RankIndex
 from ladder.resources import Resources
 
@@ -35,6 +35,10 @@ MAX_CHECKED = 1000  # differences re-checked one by one; more means rebuild anyw
 
 class RankIndexUnavailable(JobDeferred):
     """Redis did not answer: the rebuild waits for the sweeper to send it again."""
+
+
+class RebuildBusy(JobDeferred):
+    """Another rebuild of the ladder holds its lock: this one waits its turn."""
 
 
 def policy_of(ladder: LadderRow) -> Policy:
@@ -57,6 +61,22 @@ def after_write(res: Resources, slug: str, standings: list[Sequence[str]]) -> No
     metrics.add_metric(name="RankIndexMissedWrite", unit=MetricUnit.Count, value=1)
     res.index.drop(slug)
     schedule_rebuild(res, slug)
+
+
+def refresh(res: Resources, slug: str, players: list[UUID]) -> None:
+    """Put players' current standings into the index (a write's answer replayed: the
+    attempt that stored it may have died before it updated the index). Versions make
+    it safe whenever it runs."""
+
+    def read(conn: psycopg.Connection) -> list[list[str]]:
+        rows = conn.execute(
+            f"SELECT {indexed('s.')} FROM standings s JOIN ladders l ON l.id = s.ladder_id"
+            " WHERE l.slug = %s AND s.player_id = ANY(%s)",
+            (slug, players),
+        ).fetchall()
+        return [row["indexed"] for row in rows]
+
+    after_write(res, slug, res.db.run(read))
 
 
 def invalidate(res: Resources, slug: str) -> None:
@@ -102,7 +122,8 @@ def rebuild(res: Resources, slug: str) -> dict:
     if token is None:
         if res.cache.degraded:
             raise RankIndexUnavailable("redis is unavailable")
-        return {"ladder": slug, "rebuilt": False, "reason": "another rebuild is running"}
+        # Later, not never: that rebuild's snapshot may predate what this one must cover.
+        raise RebuildBusy(f"another rebuild of ladder {slug!r} is running; try again soon")
     started = time.monotonic()
     try:
         ladder = res.db.run(lambda conn: find_ladder(conn, slug))
@@ -116,6 +137,8 @@ def rebuild(res: Resources, slug: str) -> dict:
         except BaseException:
             index.discard(slug, gen)
             raise
+        if loaded is None:  # the ladder's policy changed meanwhile: its own rebuild follows
+            index.discard(slug, gen)
         live = loaded is not None and index.flip(slug, gen)
         if loaded is not None and not live and res.cache.degraded:
             raise RankIndexUnavailable("redis failed during the rebuild")
@@ -136,9 +159,15 @@ def _load(conn: psycopg.Connection, index: RankIndex, ladder: LadderRow, gen: st
     if policy_of(current) != policy_of(ladder):
         return None
     count, windowed = 0, current.board.inactive_after_days is not None
-    # In board order (the board index's): Redis inserts into a sorted set at twice the
-    # speed when each member lands next to the one before it.
-    query = f"COPY (SELECT {indexed_columns()} FROM standings WHERE {RANKED} {DOWN}) TO STDOUT"
+    # Every standing that ever changed, ranked or not ('t'/'f'): the index remembers
+    # the version of those off the board too. Those who have played, in board order
+    # (the board index's): Redis inserts into a sorted set at twice the speed when each
+    # member lands next to the one before it.
+    row = f"SELECT {indexed_columns()}, coalesce(({RANKED}), false) FROM standings"
+    query = (
+        f"COPY (({row} WHERE ladder_id = %(ladder)s AND games > 0 {DOWN}) UNION ALL"
+        f" ({row} WHERE ladder_id = %(ladder)s AND games = 0 AND version > 0)) TO STDOUT"
+    )
     # Redis loads one block while the next is read from Postgres: two processes busy
     # at once instead of in turn (a third of a 1M-player rebuild's time).
     with (
@@ -149,7 +178,7 @@ def _load(conn: psycopg.Connection, index: RankIndex, ladder: LadderRow, gen: st
         # Text lines that are already the index's values (no escapes: ids, digits,
         # handles of [a-z0-9_], never null).
         for block in _lines(copy):
-            count += len(block)
+            count += sum(1 for standing in block if standing[6] == "t")
             sending.append(sender.submit(index.load, ladder.slug, gen, block, windowed=windowed))
             if len(sending) > 2 and not sending.pop(0).result():
                 raise RankIndexUnavailable("redis failed during the rebuild")

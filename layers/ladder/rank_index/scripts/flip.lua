@@ -59,10 +59,17 @@ if redis.call('EXISTS', key .. ':bulk:who') == 1 then
   end
 end
 
+-- Every other generation goes: the old live one, and any a failed rebuild left
+-- behind (one rebuild of a ladder runs at a time).
+for _, other in ipairs(redis.call('SMEMBERS', base .. ':gens')) do
+  if other ~= gen then
+    redis.call('SREM', base .. ':gens', other)
+    unlink(other)
+  end
+end
 local old = redis.call('GET', base .. ':live')
-redis.call('SET', base .. ':live', gen)
 if old and old ~= gen then
-  redis.call('SREM', base .. ':gens', old)
   unlink(old)
 end
+redis.call('SET', base .. ':live', gen)
 return 1
