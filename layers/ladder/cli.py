@@ -130,6 +130,7 @@ def cmd_queues(args: argparse.Namespace) -> int:
 
 
 def cmd_ranks(args: argparse.Namespace) -> int:
+    from ladder.errors import NotFound
     from ladder.ladders import find_ladder
     from ladder.rank_index import sync
     from ladder.resources import Resources
@@ -137,8 +138,13 @@ def cmd_ranks(args: argparse.Namespace) -> int:
 
     res = Resources.from_settings(get_settings())
     try:
-        res.db.run(lambda conn: find_ladder(conn, args.ladder))  # NotFound: one line
-        res.cache.ping()  # a clear error if Redis does not answer
+        try:
+            res.db.run(lambda conn: find_ladder(conn, args.ladder))
+        except NotFound:
+            raise CliError(
+                f"no ladder {args.ladder!r}: GET /v1/ladders lists them (the default is 'default')"
+            ) from None
+        res.cache.ping()  # raises if Redis does not answer: explained in one line
         if args.action == "rebuild":
             result = sync.rebuild(res, args.ladder)
             if not result["rebuilt"]:

@@ -41,10 +41,30 @@ def explain(exc: BaseException) -> str:
         return f"cannot read the settings file: {_first_line(exc)}"
     if isinstance(exc, psycopg.Error):
         return f"the database refused: {_first_line(exc)}"
+    redis = _explain_redis(exc)
+    if redis:
+        return redis
     aws = _explain_aws(exc)
     if aws:
         return aws
     return f"{type(exc).__name__}: {_first_line(exc)} (LADDER_DEBUG=1 shows the traceback)"
+
+
+def _explain_redis(exc: BaseException) -> str | None:
+    import redis
+
+    from ladder.jobs.errors import JobDeferred
+
+    if isinstance(exc, JobDeferred):  # busy or unreachable now: worth another try later
+        return f"{_first_line(exc)}: run it again in a little while"
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return (
+            f"cannot reach Redis ({_first_line(exc)}): start the local stack (make dev), or "
+            "check REDIS_URL"
+        )
+    if isinstance(exc, redis.RedisError):
+        return f"Redis refused: {_first_line(exc)}"
+    return None
 
 
 def _explain_aws(exc: BaseException) -> str | None:

@@ -176,7 +176,9 @@ def test_restore_refuses_the_live_database_even_with_force(shell, settings, popu
         one_line_error(refused, 1, "live database")
 
 
-def test_ranks_rebuild_and_check_say_what_they_did_in_one_line(shell, populated, settings):
+def test_ranks_rebuild_and_check_say_what_they_did_in_one_line(
+    shell, populated, settings, resources
+):
     prefix = {"LADDER_REDIS_PREFIX": settings.redis_prefix}
     checked = shell("ranks", "check", **prefix)
     assert checked.returncode == 0, checked.stderr
@@ -186,6 +188,12 @@ def test_ranks_rebuild_and_check_say_what_they_did_in_one_line(shell, populated,
     rebuilt = shell("ranks", "rebuild", **prefix)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert rebuilt.stdout.startswith("rebuilt: 5 players ranked in ")
-    one_line_error(shell("ranks", "rebuild", "--ladder", "nosuch", **prefix), 1, "nosuch")
+    missing = shell("ranks", "rebuild", "--ladder", "nosuch", **prefix)
+    one_line_error(missing, 1, "no ladder 'nosuch'", "GET /v1/ladders")
     down = {**prefix, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    one_line_error(shell("ranks", "check", **down), 1)
+    one_line_error(shell("ranks", "check", **down), 1, "cannot reach Redis", "REDIS_URL")
+    held = resources.index.lock_rebuild("default")  # another rebuild is running
+    busy = shell("ranks", "rebuild", **prefix)
+    resources.index.unlock_rebuild("default", held)
+    one_line_error(busy, 1, "is running", "again")
+    assert "Error" not in busy.stderr

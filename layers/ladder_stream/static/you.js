@@ -114,7 +114,7 @@ export class YouPanel {
     out.replaceChildren(
       Object.assign(document.createElement("strong"), { textContent: s.handle }),
       ` ${rank}${better} · ${s.rating.toFixed(1)} (peak ${s.peak_rating.toFixed(1)})` +
-        ` · ${s.games} games${provisional}`,
+        ` · ${s.games} ${s.games === 1 ? "game" : "games"}${provisional}`,
     );
     out.dataset.rank = s.rank ?? "";
     const rows = neighbours.map((n) => {
@@ -163,6 +163,12 @@ export class YouPanel {
     }
     add("line", { x1: pad.left, y1: height - pad.bottom, x2: width - pad.right,
                   y2: height - pad.bottom, class: "axis-line" });
+    const day = (t) => new Date(t).toISOString().slice(0, 10);
+    add("text", { x: pad.left, y: height - 6, class: "axis" }, day(t0));
+    if (t1 - t0 > 1) {
+      add("text", { x: width - pad.right, y: height - 6, "text-anchor": "end", class: "axis" },
+          day(t1));
+    }
     for (const season of seasons) {
       const start = season.starts_at && Date.parse(season.starts_at);
       if (!start || start <= t0 || start >= t1) continue;
