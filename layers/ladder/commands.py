@@ -263,10 +263,11 @@ def run_recalculation(
     res: Resources, job_id: UUID, ladder_id: int, start: Point | None, progress
 ) -> dict:
     """Run a recalculation job of one ladder (its own transactions; it marks the job
-    succeeded in the one that applies it), then drop that ladder's cached board."""
+    succeeded in the one that applies it), then bring its changes to the rank index and
+    drop that ladder's cached board."""
     result = recalculate(res.db, job_id=job_id, ladder_id=ladder_id, start=start, progress=progress)
-    changed = result.pop("changed", [])
-    rank_sync.after_write(res, result["ladder"], [row["indexed"] for row in changed])
+    changed = [row["indexed"] for row in result.pop("changed", [])]
+    rank_sync.after_recalculation(res, result["ladder"], changed)
     invalidate_leaderboard(res.cache, result["ladder"])
     return result
 

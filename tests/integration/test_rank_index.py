@@ -403,3 +403,23 @@ def _ladder(resources, slug):
     from ladder.ladders import find_ladder
 
     return resources.db.run(lambda conn: find_ladder(conn, slug))
+
+
+def test_a_recalculation_that_changes_many_goes_live_whole(
+    client, writer, admin, db, resources, monkeypatch
+):
+    """Beyond APPLY_INSTEAD_OF_REBUILD changed standings, a recalculation's changes come
+    as a new generation flipped live (no mix of old and new ratings on the board)."""
+    create_ladder(client, admin, "bulk")
+    ids = [create_player(client, writer, f"bk2_{i}")["id"] for i in range(6)]
+    first = record_match(client, writer, ids[0], ids[1], 1.0, ladder="bulk").json()
+    for a, b in ((0, 2), (1, 3), (4, 5), (0, 5)):
+        record_match(client, writer, ids[a], ids[b], 0.5, ladder="bulk")
+    assert sync.rebuild(resources, "bulk")["rebuilt"]
+    before = resources.index.live("bulk")
+    monkeypatch.setattr(sync, "APPLY_INSTEAD_OF_REBUILD", 1)
+    job = client.post(f"/v1/matches/{first['id']}/void", headers=admin).json()["job_id"]
+    commands.run_job_here(resources, job)
+    assert resources.index.live("bulk") not in (None, before)
+    down, up = walk(client, "bulk", 4)
+    assert down == up == independent_board(db, "bulk")

@@ -31,6 +31,9 @@ from ladder.resources import Resources
 REBUILD = "rank.rebuild"
 SETTLE_SECONDS = 1.0  # how long reconciliation lets in-flight writes reach the index
 MAX_CHECKED = 1000  # differences re-checked one by one; more means rebuild anyway
+# Up to this many standings changed by a recalculation are applied in place (a few
+# script calls); more are rebuilt into a new generation that goes live whole.
+APPLY_INSTEAD_OF_REBUILD = 10_000
 
 
 class RankIndexUnavailable(JobDeferred):
@@ -61,6 +64,24 @@ def after_write(res: Resources, slug: str, standings: list[Sequence[str]]) -> No
     metrics.add_metric(name="RankIndexMissedWrite", unit=MetricUnit.Count, value=1)
     res.index.drop(slug)
     schedule_rebuild(res, slug)
+
+
+def after_recalculation(res: Resources, slug: str, changed: list[Sequence[str]]) -> None:
+    """A recalculation's changes: applied like a write's when few; when many, a rebuild,
+    so readers see the old board until the new one is whole, not a mix for the seconds
+    an apply of that many takes (a player's own standing is checked against Postgres
+    meanwhile)."""
+    try:
+        if len(changed) <= APPLY_INSTEAD_OF_REBUILD:
+            after_write(res, slug, changed)
+        else:
+            rebuild(res, slug)
+    except Exception as exc:  # the recalculation committed: its job succeeded regardless
+        logger.warning("rank index not updated after a recalculation", ladder=slug, error=str(exc))
+        try:
+            schedule_rebuild(res, slug)
+        except Exception:  # the reconciliation finds it
+            logger.exception("could not schedule a rank index rebuild", ladder=slug)
 
 
 def refresh(res: Resources, slug: str, players: list[UUID]) -> None:
