@@ -5,10 +5,11 @@ Baselines, same run and database:
 - the naive approach: per match, read both players and UPDATE each (plus its
   two history rows), on a 20,000-match sample, extrapolated to 1,000,000.
 
-And a late match in a season: the same ladder given seasons so that the last
-100,000 matches form the open season and the rest a closed one, a recalculation
-from the season's first instant (the worst a late match in it can cost) against
-the full recalculation above.
+A recalculation from the last 1% of the matches against the full one (what reaching
+a point late in the history costs). And a late match in a season: the same ladder
+given seasons so that the last 100,000 matches form the open season and the rest a
+closed one, a recalculation from the season's first instant (the worst a late match
+in it can cost) against the full recalculation above.
 """
 
 from __future__ import annotations
@@ -137,6 +138,26 @@ def _late_match_in_a_season(db, url: str) -> float:
     return elapsed
 
 
+def _last_percent(db, url: str) -> float:
+    """A recalculation from the first of the last 1% of the matches (10,000): in order,
+    so nothing changes, and its cost is what reaching that point costs."""
+    from datetime import UTC, datetime, timedelta
+
+    from ladder.ratings.recalculation import Point, recalculate
+
+    first = MATCHES - MATCHES // 100 + 1  # match g is played at 2025-01-01 + g s
+    start = Point(datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=first), first)
+    job_id = uuid.uuid4()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO jobs (id, type) VALUES (%s, 'elo.recalculate')", (job_id,))
+    started = time.perf_counter()
+    result = recalculate(db, job_id=job_id, ladder_id=1, start=start)
+    elapsed = time.perf_counter() - started
+    assert result["matches"] == MATCHES // 100, result
+    assert result["players_changed"] == 0, result
+    return elapsed
+
+
 def bench_recalculation() -> list[Result]:
     from ladder.db import Database
     from ladder.db.migrations import migrate
@@ -162,6 +183,7 @@ def bench_recalculation() -> list[Result]:
         result = recalculate(db, job_id=job_id, ladder_id=1, start=None)
         ours = time.perf_counter() - started
         assert result["matches"] == MATCHES, result
+        tail = _last_percent(db, url)
         season = _late_match_in_a_season(db, url)
         with psycopg.connect(url, autocommit=True) as conn:
             naive = _naive(conn)
@@ -179,6 +201,15 @@ def bench_recalculation() -> list[Result]:
             floor,
             ours / floor,
             2.0,
+        ),
+        Result(
+            f"recalculation from the last 1% ({MATCHES // 100:,} matches; {label})",
+            tail,
+            "s",
+            "the full recalculation",
+            ours,
+            tail / ours,
+            0.05,
         ),
         Result(
             f"late match in a season of {SEASON_MATCHES:,} matches ({label})",

@@ -7,10 +7,14 @@ ladder (one hash tag, so every script's keys share a cluster slot):
 - `rank:{slug}:live`: the generation reads use; absent → reads go to Postgres.
 - `rank:{slug}:gens`: the generations writers update: the live one, and one being
   built by a rebuild (`sync.rebuild`), so a rebuild misses no write made meanwhile.
-- `rank:{slug}:<gen>:board|who|seen|policy`: a generation (see `scripts/*.lua`).
+- `rank:{slug}:<gen>:board|who|seen|policy`: a generation (see `scripts/*.lua`), and
+  `…:<gen>:bulk:*` the snapshot a rebuild loads before `flip.lua` merges it.
+- `rank:{slug}:rebuilding|requested|reconcile`: one rebuild at a time, one rebuild
+  request a minute from reads, one reconciliation per interval.
 
 Every call fails open through the cache's circuit: None/False instead of an exception,
-and the callers answer from Postgres.
+and the callers answer from Postgres. The repairs (a drop after a missed write, a
+failed rebuild's cleanup) are tried even while the circuit is open.
 """
 
 from __future__ import annotations
