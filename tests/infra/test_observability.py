@@ -80,6 +80,8 @@ def _emitted_emf_metrics() -> set[str]:
     for path in [*Path("layers/ladder").rglob("*.py"), *Path("functions").glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_metric":
+                if any(isinstance(arg, ast.Starred) for arg in node.args):
+                    continue  # observability's pass-through to Powertools, no metric of its own
                 (name,) = (k.value for k in node.keywords if k.arg == "name")
                 if isinstance(name, ast.Constant):
                     names.add(name.value)
