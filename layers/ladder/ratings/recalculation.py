@@ -60,10 +60,6 @@ NULL = "\\N"  # in COPY text
 # The fields of a replay's history lines, in order (entries without a match add `reason`).
 HISTORY_COLUMNS = "ladder_id, player_id, match_id, played_at, seq, rating_before, rating_after"
 NONE_DUE = "~"  # sorts after every COPY text time
-# Deciding how to reach a point in an open season (forwards from the last frozen one,
-# or back from the present), each side's entries are counted up to this many: enough
-# to tell which is clearly cheaper, never a cost of its own.
-COUNTED_AT_MOST = 100_000
 
 
 @dataclass(frozen=True)
@@ -215,138 +211,18 @@ def standings_before(
 ) -> dict[str, list]:
     """Each player's (or each of `players`') standing in the ladder just before the start
     point, as [rating, games, last played_at as COPY text]; a player with no history
-    entry before it (none not of a voided match) is absent: they start at the initial
-    rating.
+    entry before it is absent (they start at the initial rating).
 
-    The current standings rolled back over what lies at or after the point, so the cost
-    is the tail's (and one row per player), not all history's: a player with no entry
-    in the tail and no voided match's entry before the point stands as now; one with
-    either takes the rating after their last entry before the point that is not a
-    voided match's (an index lookup), their games less the tail's (a standing counts
-    every entry its history holds, a balance its games) and the voided ones', and the
-    time of their last match before it that is not voided (index lookups too). That is
-    what the history before the point says, without reading it: standings and history
-    are written together. A point in an open season nearer the last frozen season's end
-    than the present is read forwards instead, from that season's final standings.
+    Read from the history since the last frozen season, on top of its frozen final
+    standings when there is one: the cost is the open seasons', not all history's.
     """
     floor = ladder.seasons.floor if ladder.seasons else None
-    if floor is not None and (start.played_at, start.seq) >= (floor, 0):
-        # Nearer the last frozen season's end than the present: read forwards from it.
-        at = (start.played_at, start.seq)
-        behind = _entries_in(conn, ladder, (floor, 0), at, cap=COUNTED_AT_MOST)
-        ahead = _entries_in(conn, ladder, at, None, cap=COUNTED_AT_MOST)
-        if behind < ahead:
-            return _standings_from_floor(conn, ladder, start, players)
-    return _standings_rolled_back(conn, ladder, start, players)
-
-
-def _standings_rolled_back(
-    conn: psycopg.Connection, ladder: LadderRow, start: Point, players: list[str] | None
-) -> dict[str, list]:
-    """`standings_before` read backwards, from the present (see there)."""
-    params = {
-        "ladder": ladder.id,
-        "at": start.played_at,
-        "seq": start.seq,
-        "players": players,
-        "tail": [],
-    }
-    only = "" if players is None else " AND h.player_id = ANY(%(players)s::uuid[])"
-    cur = conn.cursor(row_factory=tuple_row)
-    less = {
-        player: games
-        for player, games in cur.execute(
-            "SELECT h.player_id::text, count(*) FILTER (WHERE h.reason = 'match')"
-            " + coalesce(sum(b.games) FILTER (WHERE h.reason = 'import'), 0)"
-            " FROM rating_history h"
-            # An opening balance's entry carries its games.
-            " LEFT JOIN opening_balances b ON h.reason = 'import'"
-            " AND b.ladder_id = h.ladder_id AND b.player_id = h.player_id"
-            " WHERE h.ladder_id = %(ladder)s AND (h.played_at, h.seq) >= (%(at)s, %(seq)s)"
-            + only
-            + " GROUP BY h.player_id",
-            params,
-        )
-    }
-    # Entries of matches voided since they were rated, before the point (a recalculation
-    # from an earlier point removes them): they count for no standing before it.
-    for player, games in cur.execute(
-        "SELECT h.player_id::text, count(*) FROM matches m"
-        " JOIN rating_history h ON h.match_id = m.id AND h.ladder_id = m.ladder_id"
-        " WHERE m.ladder_id = %(ladder)s AND m.voided AND (m.played_at, m.seq) < (%(at)s, %(seq)s)"
-        + only
-        + " GROUP BY h.player_id",
-        params,
-    ):
-        less[player] = less.get(player, 0) + games
-    standings, rolled_back = {}, {}
-    current = cur.execute(
-        "SELECT player_id::text, rating, games, "
-        + PLAYED_AT_TEXT.format(column="last_played_at")
-        + " FROM standings WHERE ladder_id = %(ladder)s"
-        + only.replace("h.player_id", "player_id"),
-        params,
-    )
-    for player, rating, games, last in current:
-        if player in less or games == 0:  # (without games: maybe no entry at all)
-            rolled_back[player] = games - less.get(player, 0)
-        else:
-            standings[player] = [rating, games, last]
-    if rolled_back:
-        params["tail"] = list(rolled_back)
-        for player, rating, last in cur.execute(
-            "SELECT p.id::text, e.rating_after, "
-            + PLAYED_AT_TEXT.format(column="g.played_at")
-            + " FROM unnest(%(tail)s::uuid[]) AS p (id) CROSS JOIN LATERAL ("
-            "   SELECT h.rating_after FROM rating_history h"
-            "   LEFT JOIN matches x ON x.id = h.match_id"
-            "   WHERE h.player_id = p.id AND h.ladder_id = %(ladder)s"
-            "   AND (h.played_at, h.seq) < (%(at)s, %(seq)s) AND (x.id IS NULL OR NOT x.voided)"
-            "   ORDER BY h.played_at DESC, h.seq DESC LIMIT 1) e"
-            # Their last match, from `matches` (one ordered index scan a side): a filter
-            # on the history's reason made the planner sort each player's entries.
-            " LEFT JOIN LATERAL (SELECT max(played_at) AS played_at FROM ("
-            "   (SELECT played_at FROM matches WHERE player_a = p.id AND ladder_id = %(ladder)s"
-            "    AND (played_at, seq) < (%(at)s, %(seq)s) AND NOT voided"
-            "    ORDER BY played_at DESC, seq DESC LIMIT 1) UNION ALL"
-            "   (SELECT played_at FROM matches WHERE player_b = p.id AND ladder_id = %(ladder)s"
-            "    AND (played_at, seq) < (%(at)s, %(seq)s) AND NOT voided"
-            "    ORDER BY played_at DESC, seq DESC LIMIT 1)) sides) g ON true",
-            params,
-        ):
-            standings[player] = [rating, rolled_back[player], last]
-    return standings
-
-
-def _entries_in(
-    conn: psycopg.Connection,
-    ladder: LadderRow,
-    low: tuple,
-    high: tuple | None,
-    cap: int | None = None,
-) -> int:
-    """How many history entries of the ladder lie in [low, high) (high None: on), counted
-    no further than `cap`."""
-    bound = "" if high is None else " AND (played_at, seq) < (%s, %s)"
-    limit = "" if cap is None else f" LIMIT {int(cap)}"
-    query = (
-        "SELECT count(*) FROM (SELECT 1 FROM rating_history WHERE ladder_id = %s"
-        f" AND (played_at, seq) >= (%s, %s){bound}{limit}) entries"
-    )
-    params = (ladder.id, *low, *(high or ()))
-    return conn.cursor(row_factory=tuple_row).execute(query, params).fetchone()[0]
-
-
-def _standings_from_floor(
-    conn: psycopg.Connection, ladder: LadderRow, start: Point, players: list[str] | None = None
-) -> dict[str, list]:
-    """`standings_before` read forwards: the last frozen season's final standings, and
-    the history from its end up to the point (cheaper than rolling back when the point
-    is nearer that end than the present)."""
-    floor = ladder.seasons.floor
-    since = " AND (h.played_at, h.seq) >= (%s, 0)"
-    params: list = [ladder.id, start.played_at, start.seq, floor]
-    base = _frozen_standings(conn, ladder, players)
+    since, base = "", {}
+    params: list = [ladder.id, start.played_at, start.seq]
+    if floor is not None:
+        since = " AND (h.played_at, h.seq) >= (%s, 0)"
+        params.append(floor)
+        base = _frozen_standings(conn, ladder, players)
     only = "" if players is None else " AND h.player_id = ANY(%s::uuid[])"
     if players is not None:
         params.append(players)
